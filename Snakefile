@@ -1,0 +1,24 @@
+# sb2bench: one DAG from the model hub to every report of SwiftBrush v2.
+# Default: the toy world on a CPU (config/default.yaml). Paper scale: --configfile config/paper.yaml.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/default.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/toy.smk"
+include: "rules/prompts.smk"
+include: "rules/teacher.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

@@ -1,0 +1,132 @@
+# Shared helpers: config validation, paths, model-hub inputs. No logic lives in rules.
+import json
+import os
+import sys
+
+from snakemake.utils import validate
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+sys.path.insert(0, workflow.basedir)
+from sb2bench.config import check_config, check_toy_models  # noqa: E402
+
+check_config(config)
+check_toy_models(config)
+
+WORLD = config["world"]
+RESULTS = f"results/{WORLD}"
+REPORTS = f"reports/{WORLD}"
+LOGS = f"logs/{WORLD}"
+BENCH = f"benchmarks/{WORLD}"
+TOY_HUB = "results/toy/hub"
+CONDA_ENV = "../envs/sb2bench.yaml"
+HUB_FOLDERS = {
+    "tokenizer": "tokenizer-toy",
+    "vae": "vae-toy",
+    "tiny_vae": "taesd-toy",
+    "classifier": "classifier-toy",
+    "feature_net": "inception-toy",
+    "clip": "clip-toy",
+    "teacher": "sd-toy",
+    "turbo": "sd-toy-turbo",
+}
+HUB_DEPENDS = {"tiny_vae": ["vae"], "teacher": ["vae", "tokenizer"], "turbo": ["teacher"]}
+SYSTEMS = {s["name"]: s for s in config["teacher_sampling"]["systems"]}
+
+
+wildcard_constraints:
+    system="[A-Za-z0-9][A-Za-z0-9_.+-]*",
+    shard=r"\d+",
+    hubfolder="|".join(HUB_FOLDERS.values()),
+    n=r"\d+",
+
+
+def retrain_hub():
+    return WORLD == "toy" and config["toy"]["hub"] == "retrain"
+
+
+def hub_env():
+    """Shell prefix that points toy:NAME specs at the retrained hub when there is one."""
+    return f"SB2BENCH_TOY_HUB={TOY_HUB} " if retrain_hub() else ""
+
+
+def hub_inputs(*components):
+    """The retrained hub folders a job needs (nothing when the shipped hub is used)."""
+    if not retrain_hub():
+        return []
+    names = components or tuple(HUB_FOLDERS)
+    return [f"{TOY_HUB}/{HUB_FOLDERS[c]}" for c in names]
+
+
+def prompts_file():
+    p = config["teacher_sampling"]["prompts"]
+    return f"{RESULTS}/data/eval/prompts.jsonl" if p == "toy_eval" else p
+
+
+def system_spec(name):
+    """The sampling spec of a configured system (pipeline defaults to models.teacher)."""
+    s = dict(SYSTEMS[name])
+    s.setdefault("pipeline", config["models"]["teacher"])
+    return s
+
+
+def system_json(wildcards):
+    return json.dumps(system_spec(wildcards.system))
+
+
+def shard_dirs(wildcards):
+    n = config["teacher_sampling"]["shards"]
+    return [f"{RESULTS}/samples/{wildcards.system}/shards/{k}-of-{n}" for k in range(n)]
+
+
+def n_prompts():
+    if config["teacher_sampling"]["prompts"] == "toy_eval":
+        return config["toy"]["eval_set"]["n_prompts"]
+    with open(config["teacher_sampling"]["prompts"]) as f:
+        return sum(1 for line in f if line.strip())
+
+
+def report_systems_json():
+    rows = []
+    for name in SYSTEMS:
+        rows.append({"name": name, "label": SYSTEMS[name].get("label", name),
+                     "images": f"{RESULTS}/samples/{name}/images",
+                     "accuracy": f"{RESULTS}/metrics/{name}/attributes.json",
+                     "spec": system_spec(name)})
+    return json.dumps({"systems": rows})
+
+
+def final_outputs():
+    if WORLD == "toy":
+        hub = [f"{TOY_HUB}/PROVENANCE.md"] if retrain_hub() else []
+        return hub + [f"{REPORTS}/teacher.md", f"{REPORTS}/teacher_grid.png"]
+    return [f"{RESULTS}/samples/{name}/images" for name in SYSTEMS]
+
+
+COMPONENT_OF = {folder: name for name, folder in HUB_FOLDERS.items()}
+
+
+def hub_component(wildcards):
+    return COMPONENT_OF[wildcards.hubfolder]
+
+
+def hub_component_params(wildcards):
+    return json.dumps(config["toy"]["training"][hub_component(wildcards)])
+
+
+def hub_component_dependencies(wildcards):
+    name = hub_component(wildcards)
+    return [f"{TOY_HUB}/{HUB_FOLDERS[d]}" for d in HUB_DEPENDS.get(name, [])]
+
+
+def classifier_spec():
+    return config["models"]["classifier"]
+
+
+def output_parent(wildcards, output):
+    """Folder that holds the rule's first output (the hub folder for hub rules)."""
+    return os.path.dirname(output[0])
+
+
+def input_parent(wildcards, input):
+    return os.path.dirname(input[0])

@@ -1,0 +1,60 @@
+# Sampling of configured systems on a prompt set: sharded, seed per prompt index, resumable.
+
+
+rule sample_shard:
+    input:
+        prompts=prompts_file(),
+        hub=hub_inputs(),
+    output:
+        directory(f"{RESULTS}/samples/{{system}}/shards/{{shard}}-of-{{n}}"),
+    params:
+        env=hub_env(),
+        system=system_json,
+        batch_size=config["teacher_sampling"]["batch_size"],
+    threads: config["teacher_sampling"]["threads"]
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/sample/{{system}}/{{shard}}-of-{{n}}.log",
+    benchmark:
+        f"{BENCH}/sample/{{system}}/{{shard}}-of-{{n}}.tsv"
+    shell:
+        "{params.env}sb2bench sample --system {params.system:q} --prompts {input.prompts} --out {output} "
+        "--shard {wildcards.shard} --n-shards {wildcards.n} --batch-size {params.batch_size} "
+        "--threads {threads} > {log} 2>&1"
+
+
+rule gather_samples:
+    input:
+        shard_dirs,
+    output:
+        directory(f"{RESULTS}/samples/{{system}}/images"),
+    params:
+        expected=n_prompts(),
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/gather/{{system}}.log",
+    shell:
+        "sb2bench gather --shards {input} --out {output} --expected {params.expected} > {log} 2>&1"
+
+
+rule attribute_accuracy:
+    input:
+        images=f"{RESULTS}/samples/{{system}}/images",
+        prompts=prompts_file(),
+        hub=hub_inputs("classifier"),
+    output:
+        f"{RESULTS}/metrics/{{system}}/attributes.json",
+    params:
+        env=hub_env(),
+        classifier=classifier_spec(),
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/metrics/{{system}}/attributes.log",
+    benchmark:
+        f"{BENCH}/metrics/{{system}}/attributes.tsv"
+    shell:
+        "{params.env}sb2bench attributes --images {input.images} --prompts {input.prompts} "
+        "--classifier {params.classifier} --out {output} > {log} 2>&1"

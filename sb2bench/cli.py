@@ -1,0 +1,160 @@
+"""``sb2bench <stage>``: the command every Snakemake rule calls."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _json_arg(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object")
+    return value
+
+
+def cmd_toy_train(a: argparse.Namespace) -> None:
+    from sb2bench.toyworld.hub import train_component
+
+    path = train_component(a.component, Path(a.hub), a.params, Path(a.cache) if a.cache else None)
+    print(f"wrote {path}")
+
+
+def cmd_hub_provenance(a: argparse.Namespace) -> None:
+    from sb2bench.toyworld.hub import write_provenance
+
+    write_provenance(Path(a.hub), Path(a.out))
+
+
+def cmd_hub_ship(a: argparse.Namespace) -> None:
+    from sb2bench.toyworld.hub import ship
+
+    ship(Path(a.hub), Path(a.dest))
+
+
+def cmd_toy_eval_set(a: argparse.Namespace) -> None:
+    from sb2bench.toyworld.prompt_sets import write_eval_set
+
+    write_eval_set(a.seed, a.n, Path(a.prompts), Path(a.reference))
+
+
+def cmd_toy_train_prompts(a: argparse.Namespace) -> None:
+    from sb2bench.prompts import write_prompts
+    from sb2bench.toyworld.prompt_sets import training_prompts
+
+    write_prompts(a.out, training_prompts(a.seed, a.n))
+
+
+def cmd_sample(a: argparse.Namespace) -> None:
+    from sb2bench.prompts import read_prompts
+    from sb2bench.sampling import SystemSpec, generate_shard
+
+    spec = SystemSpec.from_dict(a.system)
+    prompts = read_prompts(a.prompts)
+    generate_shard(spec, prompts, Path(a.out), a.shard, a.n_shards, a.batch_size, a.threads)
+
+
+def cmd_gather(a: argparse.Namespace) -> None:
+    from sb2bench.sampling import gather_shards
+
+    gather_shards([Path(d) for d in a.shards], Path(a.out), a.expected)
+
+
+def cmd_attributes(a: argparse.Namespace) -> None:
+    from sb2bench.atomic import write_json
+    from sb2bench.metrics.attributes import attribute_accuracy
+
+    write_json(a.out, attribute_accuracy(Path(a.images), Path(a.prompts), a.classifier))
+
+
+def cmd_report_teacher(a: argparse.Namespace) -> None:
+    from sb2bench.report.teacher import write_teacher_report
+
+    write_teacher_report(a.systems["systems"], Path(a.prompts), Path(a.out_md), Path(a.out_png),
+                         a.grid_prompts, a.title)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sb2bench", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("toy-train", help="train one component of the toy hub")
+    s.add_argument("component")
+    s.add_argument("--hub", required=True, help="hub folder (components read and written here)")
+    s.add_argument("--params", type=_json_arg, required=True, help="training parameters as JSON")
+    s.add_argument("--cache", default=None, help="folder for cached renders")
+    s.set_defaults(func=cmd_toy_train)
+
+    s = sub.add_parser("hub-provenance", help="summarise how the toy hub was trained")
+    s.add_argument("--hub", required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_hub_provenance)
+
+    s = sub.add_parser("hub-ship", help="copy a retrained toy hub into the package")
+    s.add_argument("--hub", required=True)
+    s.add_argument("--dest", required=True)
+    s.set_defaults(func=cmd_hub_ship)
+
+    s = sub.add_parser("toy-eval-set", help="write the toy evaluation prompts and reference images")
+    s.add_argument("--n", type=int, required=True)
+    s.add_argument("--seed", type=int, required=True)
+    s.add_argument("--prompts", required=True)
+    s.add_argument("--reference", required=True)
+    s.set_defaults(func=cmd_toy_eval_set)
+
+    s = sub.add_parser("toy-train-prompts", help="write the first N prompts of the toy training stream")
+    s.add_argument("--n", type=int, required=True)
+    s.add_argument("--seed", type=int, required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_toy_train_prompts)
+
+    s = sub.add_parser("sample", help="generate one shard of images for a system")
+    s.add_argument("--system", type=_json_arg, required=True, help="system spec as JSON")
+    s.add_argument("--prompts", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--shard", type=int, default=0)
+    s.add_argument("--n-shards", type=int, default=1)
+    s.add_argument("--batch-size", type=int, default=64)
+    s.add_argument("--threads", type=int, default=None)
+    s.set_defaults(func=cmd_sample)
+
+    s = sub.add_parser("gather", help="merge shard folders into one image folder")
+    s.add_argument("--shards", nargs="+", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--expected", type=int, default=None)
+    s.set_defaults(func=cmd_gather)
+
+    s = sub.add_parser("attributes", help="toy attribute accuracy of an image folder")
+    s.add_argument("--images", required=True)
+    s.add_argument("--prompts", required=True)
+    s.add_argument("--classifier", required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_attributes)
+
+    s = sub.add_parser("report-teacher", help="write the teacher report (grid + accuracy table)")
+    s.add_argument("--systems", type=_json_arg, required=True)
+    s.add_argument("--prompts", required=True)
+    s.add_argument("--out-md", required=True)
+    s.add_argument("--out-png", required=True)
+    s.add_argument("--grid-prompts", type=int, default=8)
+    s.add_argument("--title", default="Toy teacher")
+    s.set_defaults(func=cmd_report_teacher)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"sb2bench {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Configuration: JSON-Schema validation with defaults, plus the checks a schema cannot express.
+
+Snakemake validates ``config`` against ``schemas/config.schema.yaml`` before any job runs
+(``rules/common.smk``); this module does the same outside Snakemake (tests, the CLI) and
+adds semantic checks. Errors name the offending key and say how to fix it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _key(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _validator(schema: dict):
+    from jsonschema import Draft202012Validator, validators
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = yaml.safe_load(yaml.safe_dump(sub["default"]))
+        yield from Draft202012Validator.VALIDATORS["properties"](validator, properties, instance, schema)
+
+    cls = validators.extend(Draft202012Validator, {"properties": set_defaults})
+    return cls(schema)
+
+
+def validate_config(config: dict, schema_path: Path = SCHEMA) -> dict:
+    """Fill defaults in place and validate; raise ConfigError naming the first bad key."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    errors = sorted(_validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        raise ConfigError(f"config key {_key(e.absolute_path)}: {e.message}. "
+                          f"See schemas/config.schema.yaml for allowed values.")
+    check_config(config)
+    check_toy_models(config)
+    return config
+
+
+def check_config(config: dict) -> None:
+    """Rules the schema cannot state: unique system names, toy-only models in the toy world."""
+    systems = config["teacher_sampling"]["systems"]
+    names = [s["name"] for s in systems]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"config key teacher_sampling.systems: duplicate system names {dupes}; names must be unique")
+    if config["world"] == "real":
+        toy = {k: v for k, v in config["models"].items() if isinstance(v, str) and v.startswith("toy:")}
+        if toy:
+            raise ConfigError(f"config key models: {sorted(toy)} still point at toy models while world is 'real'; "
+                              f"set them to hub ids or local folders")
+        if config["teacher_sampling"]["prompts"] == "toy_eval":
+            raise ConfigError("config key teacher_sampling.prompts: 'toy_eval' exists only in the toy world; "
+                              "give a JSON Lines prompt file")
+
+
+def check_toy_models(config: dict) -> None:
+    """With the shipped toy hub, every toy:NAME the run needs must exist before any job starts."""
+    from sb2bench import zoo
+
+    if config["world"] != "toy" or config["toy"]["hub"] != "shipped":
+        return
+    specs = {f"models.{k}": v for k, v in config["models"].items() if isinstance(v, str)}
+    for s in config["teacher_sampling"]["systems"]:
+        for field in ("pipeline", "unet"):
+            if isinstance(s.get(field), str) and s[field] != "random":
+                specs[f"teacher_sampling.systems[{s['name']}].{field}"] = s[field]
+    for key, spec in specs.items():
+        if spec.startswith("toy:"):
+            try:
+                zoo.resolve(spec)
+            except zoo.ModelNotFoundError as exc:
+                raise ConfigError(f"config key {key}: {exc}") from exc
+
+
+def load_config(*paths: str | Path) -> dict:
+    """Merge YAML files left to right (like repeated --configfile) and validate."""
+    merged: dict = {}
+    for p in paths:
+        _deep_update(merged, yaml.safe_load(Path(p).read_text()) or {})
+    return validate_config(merged)
+
+
+def _deep_update(base: dict, new: dict) -> dict:
+    for k, v in new.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _deep_update(base[k], v)
+        else:
+            base[k] = v
+    return base

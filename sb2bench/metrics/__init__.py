@@ -1,0 +1,1 @@
+"""Metrics; each writes a JSON record with its provenance."""

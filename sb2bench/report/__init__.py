@@ -1,0 +1,1 @@
+"""Reports: tables and figures written from result files, never typed in."""

@@ -1,0 +1,30 @@
+"""Image grids: the same prompts and seeds across systems."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from sb2bench.atomic import atomic_file
+
+
+def image_grid(rows: list[tuple[str, Path]], indices: list[int], out: Path, scale: int = 4,
+               label_width: int = 150) -> None:
+    """One row per (label, image folder), one column per prompt index; nearest upscaling."""
+    tiles = [[Image.open(folder / f"{i:06d}.png").convert("RGB") for i in indices] for _, folder in rows]
+    h, w = tiles[0][0].height * scale, tiles[0][0].width * scale
+    pad = 4
+    canvas = Image.new("RGB", (label_width + len(indices) * (w + pad), len(rows) * (h + pad)), "white")
+    draw = ImageDraw.Draw(canvas)
+    for r, ((label, _), row) in enumerate(zip(rows, tiles)):
+        y = r * (h + pad)
+        draw.text((6, y + h // 2 - 6), label, fill="black")
+        for c, tile in enumerate(row):
+            canvas.paste(tile.resize((w, h), Image.NEAREST), (label_width + c * (w + pad), y))
+    with atomic_file(out, "wb") as f:
+        canvas.save(f, format="PNG")
+
+
+def grid_array(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path))

@@ -1,0 +1,59 @@
+"""Train the toy "SD-Turbo": a one-step UNet regressed onto the teacher's ODE samples.
+
+Pairs (z, x0) come from the teacher's deterministic multi-step sampler (DDIM, CFG) started
+at noise z; the student, initialised from the teacher, maps z at t = 999 to x0 through the
+usual epsilon-to-x0 formula. This stands in for SD-Turbo's adversarial distillation: a
+one-step model that is sharp and well aligned but less diverse than its teacher.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from sb2bench.sampling import SystemSpec, encode_prompts, initial_noise, load_system, one_step_x0, \
+    sample_latents
+from sb2bench.toyworld import world
+from sb2bench.toyworld.training import EMA, Log, seed_everything, warmup_cosine
+
+
+@torch.no_grad()
+def teacher_pairs(teacher_dir: Path, cfg: dict) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    spec = SystemSpec(name="teacher", pipeline=str(teacher_dir), steps=cfg["teacher_steps"],
+                      cfg=cfg["teacher_cfg"], scheduler="ddim", seed=cfg["seed"])
+    system = load_system(spec)
+    captions = [s.caption for s in world.make_scenes(cfg["seed"], cfg["n_pairs"], mention_prob=0.5)]
+    z, x0 = [], []
+    b = cfg["pair_batch_size"]
+    for k in range(0, len(captions), b):
+        idx = list(range(k, min(k + b, len(captions))))
+        x0.append(sample_latents(system, [captions[i] for i in idx], idx, k // b))
+        z.append(initial_noise(idx, x0[-1].shape[1:], spec.seed))
+    return torch.cat(z), torch.cat(x0), captions
+
+
+def train_turbo(out: Path, teacher_dir: Path, cfg: dict, cache_dir: Path | None = None) -> dict:
+    gen = seed_everything(cfg["seed"])
+    log = Log("turbo", max(1, cfg["steps"] // 10))
+    z, x0, captions = teacher_pairs(teacher_dir, cfg)
+    pair_seconds = log.elapsed
+    system = load_system(SystemSpec(name="teacher", pipeline=str(teacher_dir), seed=cfg["seed"]))
+    cond = torch.cat([encode_prompts(system, captions[i:i + 512]) for i in range(0, len(captions), 512)])
+    student = system.unet.train().requires_grad_(True)
+    opt = torch.optim.AdamW(student.parameters(), lr=cfg["lr"], weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, cfg["steps"], 20))
+    ema = EMA(student, cfg["ema_decay"])
+    for step in range(cfg["steps"]):
+        idx = torch.randint(0, len(z), (cfg["batch_size"],), generator=gen)
+        pred = one_step_x0(student, system.scheduler, z[idx], cond[idx])
+        loss = F.mse_loss(pred, x0[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        ema.update(student)
+        log(step, cfg["steps"], loss=loss.item())
+    ema.module.save_pretrained(Path(out) / "unet")
+    return {"pair_seconds": pair_seconds, "train_seconds": log.elapsed, "history": log.history}

@@ -1,0 +1,79 @@
+"""Config validation: defaults filled, bad configs rejected with the key named."""
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sb2bench.config import ConfigError, load_config, validate_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def smoke() -> dict:
+    return yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+
+
+def test_shipped_configs_validate_and_fill_defaults():
+    cfg = load_config(ROOT / "config" / "smoke.yaml")
+    assert cfg["models"]["teacher"] == "toy:sd-toy"
+    assert cfg["toy"]["training"]["teacher"]["lr"] == 0.001  # default filled under a given block
+    assert cfg["teacher_sampling"]["systems"][0]["scheduler"] == "ddim"  # defaults inside array items
+    assert cfg["teacher_sampling"]["systems"][2]["kind"] == "onestep"
+
+
+def test_empty_config_gets_every_default():
+    cfg = validate_config({"toy": {"hub": "retrain"}})
+    assert cfg["world"] == "toy"
+    assert cfg["teacher_sampling"]["shards"] == 2
+    assert cfg["toy"]["eval_set"]["n_prompts"] == 500
+
+
+@pytest.mark.parametrize("mutate, key", [
+    (lambda c: c.update(bogus=1), "<top level>"),
+    (lambda c: c["toy"].update(hubb="x"), "toy"),
+    (lambda c: c["teacher_sampling"].update(shards=0), "teacher_sampling.shards"),
+    (lambda c: c["toy"]["training"]["teacher"].update(lr=-1), "toy.training.teacher.lr"),
+    (lambda c: c["teacher_sampling"]["systems"][0].update(cfg="high"), "teacher_sampling.systems.0.cfg"),
+    (lambda c: c["teacher_sampling"]["systems"][0].update(name="bad name/"), "teacher_sampling.systems.0.name"),
+    (lambda c: c.update(world="moon"), "world"),
+])
+def test_bad_values_name_the_key(mutate, key):
+    cfg = copy.deepcopy(smoke())
+    mutate(cfg)
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg)
+    assert f"config key {key}:" in str(err.value)
+
+
+def test_duplicate_system_names_rejected():
+    cfg = smoke()
+    cfg["teacher_sampling"]["systems"].append({"name": "turbo-1step"})
+    with pytest.raises(ConfigError, match="duplicate system names"):
+        validate_config(cfg)
+
+
+def test_real_world_rejects_toy_models():
+    with pytest.raises(ConfigError, match="models"):
+        validate_config({"world": "real", "teacher_sampling": {"prompts": "p.jsonl"}})
+
+
+def test_missing_shipped_toy_model_is_named(monkeypatch, tmp_path):
+    monkeypatch.setenv("SB2BENCH_TOY_HUB", str(tmp_path))
+    with pytest.raises(ConfigError, match="models.teacher.*toy:sd-toy"):
+        validate_config({"toy": {"hub": "shipped"}})
+
+
+def test_snakemake_rejects_bad_config_before_any_job(tmp_path):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "-s", str(ROOT / "Snakefile"),
+         "--directory", str(tmp_path), "--configfile", str(ROOT / "config" / "smoke.yaml"),
+         "--config", "teacher_sampling={'shards': 0}"],
+        capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode != 0
+    assert "shards" in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()
