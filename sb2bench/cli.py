@@ -36,6 +36,20 @@ def cmd_hub_ship(a: argparse.Namespace) -> None:
     ship(Path(a.hub), Path(a.dest))
 
 
+def cmd_config_doc(a: argparse.Namespace) -> None:
+    from sb2bench.config import schema_table
+
+    print(schema_table())
+
+
+def cmd_validate_config(a: argparse.Namespace) -> None:
+    import yaml
+
+    from sb2bench.config import load_config
+
+    print(yaml.safe_dump(load_config(*a.configs), sort_keys=False))
+
+
 def cmd_toy_eval_set(a: argparse.Namespace) -> None:
     from sb2bench.toyworld.prompt_sets import write_eval_set
 
@@ -88,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--params", type=_json_arg, required=True, help="training parameters as JSON")
     s.add_argument("--cache", default=None, help="folder for cached renders")
     s.set_defaults(func=cmd_toy_train)
+
+    s = sub.add_parser("config-doc", help="print the table of every config key (from the schema)")
+    s.set_defaults(func=cmd_config_doc)
+
+    s = sub.add_parser("validate-config", help="validate config files and print them with defaults filled")
+    s.add_argument("configs", nargs="+")
+    s.set_defaults(func=cmd_validate_config)
 
     s = sub.add_parser("hub-provenance", help="summarise how the toy hub was trained")
     s.add_argument("--hub", required=True)

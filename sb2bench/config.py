@@ -99,3 +99,43 @@ def _deep_update(base: dict, new: dict) -> dict:
         else:
             base[k] = v
     return base
+
+
+def _leaves(schema: dict, defs: dict, prefix: str = ""):
+    """(key path, subschema) for every documented key, array items shown as ``[]``."""
+    if "$ref" in schema:
+        schema = {**defs[schema["$ref"].split("/")[-1]], **{k: v for k, v in schema.items() if k != "$ref"}}
+    if schema.get("type") == "object" and "properties" in schema:
+        for name, sub in schema["properties"].items():
+            yield from _leaves(sub, defs, f"{prefix}.{name}" if prefix else name)
+    elif schema.get("type") == "array" and isinstance(schema.get("items"), dict) and "properties" in schema["items"]:
+        yield prefix, schema
+        yield from _leaves(schema["items"], defs, f"{prefix}[]")
+    else:
+        yield prefix, schema
+
+
+def schema_table(schema_path: Path = SCHEMA) -> str:
+    """Markdown table of every config key (type, default, bounds, meaning), generated from the schema."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    rows = ["| key | type | default | allowed | meaning |", "|---|---|---|---|---|"]
+    for key, sub in _leaves(schema, schema.get("$defs", {})):
+        typ = sub.get("type", "")
+        typ = " or ".join(typ) if isinstance(typ, list) else typ
+        default = sub.get("default", "")
+        if isinstance(default, list):
+            default = f"{len(default)} item(s)"
+        elif default is None:
+            default = "null"
+        allowed = []
+        if "enum" in sub:
+            allowed.append(", ".join(map(str, sub["enum"])))
+        for bound, sym in (("minimum", "≥"), ("exclusiveMinimum", ">"), ("maximum", "≤")):
+            if bound in sub:
+                allowed.append(f"{sym} {sub[bound]}")
+        if "pattern" in sub:
+            allowed.append(f"`{sub['pattern']}`")
+        desc = " ".join(str(sub.get("description", "")).split())
+        rows.append(f"| `{key}` | {typ} | {'`' + str(default) + '`' if default != '' else ''} | "
+                    f"{'; '.join(allowed)} | {desc} |")
+    return "\n".join(rows)

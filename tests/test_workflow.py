@@ -39,3 +39,12 @@ def test_smoke_dag_end_to_end(tmp_path):
 
     again = snakemake(tmp_path, "-n")  # a finished DAG has nothing left to do
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_lint_is_clean():
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--lint", "-s", str(ROOT / "Snakefile"),
+                           "--configfile", str(ROOT / "config" / "smoke.yaml")],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0
+    assert "Congratulations" in proc.stdout + proc.stderr

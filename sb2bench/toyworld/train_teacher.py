@@ -80,6 +80,10 @@ def train_teacher(out: Path, vae_dir: Path, tokenizer_dir: Path, cfg: dict,
         ema_unet.update(unet)
         ema_text.update(text_encoder)
         log(step, cfg["steps"], loss=loss.item())
+        every = cfg.get("checkpoint_every", 0)
+        if every and (step + 1) % every == 0 and step + 1 < cfg["steps"]:
+            ema_unet.module.save_pretrained(Path(out) / f"checkpoint-{step + 1}" / "unet")
+            ema_text.module.save_pretrained(Path(out) / f"checkpoint-{step + 1}" / "text_encoder")
     ema_unet.module.save_pretrained(Path(out) / "unet")
     ema_text.module.save_pretrained(Path(out) / "text_encoder")
     return {"train_seconds": log.elapsed, "history": log.history}
