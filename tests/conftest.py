@@ -37,6 +37,8 @@ def tiny_pipeline_dir(tmp_path_factory, toy_tokenizer):
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
+    from sb2bench.toyworld.hub import write_model_index
+
     out = tmp_path_factory.mktemp("toyhub") / "sd-tiny"
     out.mkdir()
     torch.manual_seed(0)
@@ -61,10 +63,5 @@ def tiny_pipeline_dir(tmp_path_factory, toy_tokenizer):
     toy_tokenizer.save_pretrained(out / "tokenizer")
     (out / "scheduler").mkdir()
     (out / "scheduler" / "scheduler_config.json").write_text(json.dumps(DDIM_CONFIG, indent=2))
-    index = {"_class_name": "StableDiffusionPipeline", "feature_extractor": [None, None],
-             "requires_safety_checker": False, "safety_checker": [None, None],
-             "scheduler": ["diffusers", "DDIMScheduler"], "text_encoder": ["transformers", "CLIPTextModel"],
-             "tokenizer": ["transformers", "CLIPTokenizer"], "unet": ["diffusers", "UNet2DConditionModel"],
-             "vae": ["diffusers", "AutoencoderKL"], "image_encoder": [None, None]}
-    (out / "model_index.json").write_text(json.dumps(index, indent=2))
+    write_model_index(out)
     return out

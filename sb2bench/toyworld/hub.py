@@ -36,6 +36,16 @@ def machine() -> dict:
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
+def write_model_index(out: Path) -> None:
+    """``model_index.json`` of a StableDiffusionPipeline folder (as in SD 2.1-base)."""
+    index = {"_class_name": "StableDiffusionPipeline", "feature_extractor": [None, None],
+             "requires_safety_checker": False, "safety_checker": [None, None],
+             "scheduler": ["diffusers", "DDIMScheduler"], "text_encoder": ["transformers", "CLIPTextModel"],
+             "tokenizer": ["transformers", "CLIPTokenizer"], "unet": ["diffusers", "UNet2DConditionModel"],
+             "vae": ["diffusers", "AutoencoderKL"], "image_encoder": [None, None]}
+    (Path(out) / "model_index.json").write_text(json.dumps(index, indent=2))
+
+
 def _assemble_pipeline(out: Path, hub: Path, unet_from: Path, text_encoder_from: Path) -> None:
     """Write a diffusers pipeline folder (model_index.json + components) like SD 2.1-base."""
     from sb2bench.toyworld.models import build_scheduler_config
@@ -44,18 +54,12 @@ def _assemble_pipeline(out: Path, hub: Path, unet_from: Path, text_encoder_from:
     shutil.copytree(text_encoder_from, out / "text_encoder", dirs_exist_ok=True)
     shutil.copytree(hub / FOLDERS["vae"], out / "vae", dirs_exist_ok=True)
     shutil.copytree(hub / FOLDERS["tokenizer"], out / "tokenizer", dirs_exist_ok=True)
-    for extra in ("training.json",):
-        for sub in ("vae", "tokenizer"):
-            (out / sub / extra).unlink(missing_ok=True)
+    for sub in ("vae", "tokenizer"):  # their training records stay with the standalone folders
+        (out / sub / "training.json").unlink(missing_ok=True)
     (out / "scheduler").mkdir(exist_ok=True)
     sched = {"_class_name": "DDIMScheduler", **build_scheduler_config()}
     (out / "scheduler" / "scheduler_config.json").write_text(json.dumps(sched, indent=2))
-    index = {"_class_name": "StableDiffusionPipeline", "feature_extractor": [None, None],
-             "requires_safety_checker": False, "safety_checker": [None, None],
-             "scheduler": ["diffusers", "DDIMScheduler"], "text_encoder": ["transformers", "CLIPTextModel"],
-             "tokenizer": ["transformers", "CLIPTokenizer"], "unet": ["diffusers", "UNet2DConditionModel"],
-             "vae": ["diffusers", "AutoencoderKL"], "image_encoder": [None, None]}
-    (out / "model_index.json").write_text(json.dumps(index, indent=2))
+    write_model_index(out)
 
 
 def train_component(name: str, hub: Path, params: dict, cache_dir: Path | None) -> Path:

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from sb2bench.toyworld import world
 from sb2bench.toyworld.data import cached_dataset, to_tensor01
 from sb2bench.toyworld.models import AttributeNet, InceptionStandIn
-from sb2bench.toyworld.training import Log, seed_everything, warmup_cosine
+from sb2bench.toyworld.training import optimizer_step, Log, seed_everything, warmup_cosine
 
 CLASSIFIER_WIDTHS = (32, 64, 128, 128)
 FEATURE_WIDTHS = (32, 64, 96, 128)
@@ -48,10 +48,7 @@ def _train_net(widths, feature_dim: int, cfg: dict, cache_dir, name: str) -> tup
         idx = torch.randint(0, len(images), (cfg["batch_size"],), generator=gen)
         logits = net(_augment(images[idx], gen))
         loss = sum(F.cross_entropy(lg, labels[idx, i]) for i, lg in enumerate(logits))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
+        optimizer_step(opt, sched, loss)
         log(step, cfg["steps"], loss=loss.item())
     net.eval()
     held = cached_dataset(cfg["seed"] + 1, 1000, cache_dir)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from sb2bench.toyworld.data import cached_dataset, to_tensor01
 from sb2bench.toyworld.models import build_tiny_vae, build_vae
-from sb2bench.toyworld.training import Log, seed_everything, warmup_cosine
+from sb2bench.toyworld.training import optimizer_step, Log, seed_everything, warmup_cosine
 
 
 def _batches(images: torch.Tensor, batch: int, steps: int, gen: torch.Generator):
@@ -31,10 +31,7 @@ def train_vae(out: Path, cfg: dict, cache_dir: Path | None = None) -> dict:
         rec = vae.decode(post.sample(generator=gen)).sample
         mse = F.mse_loss(rec, x)
         loss = mse + cfg["kl_weight"] * post.kl().mean() / x[0].numel()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
+        optimizer_step(opt, sched, loss)
         log(step, cfg["steps"], mse=mse.item())
     vae.eval()
     with torch.no_grad():
@@ -66,10 +63,7 @@ def train_tiny_vae(out: Path, vae_dir: Path, cfg: dict, cache_dir: Path | None =
         enc_loss = F.mse_loss(tiny.encode(x).latents, z)
         dec_loss = F.mse_loss(tiny.decode(z).sample, x)
         loss = enc_loss + dec_loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
+        optimizer_step(opt, sched, loss)
         log(step, cfg["steps"], enc=enc_loss.item(), dec=dec_loss.item())
     tiny.eval()
     tiny.save_pretrained(out)

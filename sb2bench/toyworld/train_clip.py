@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 from sb2bench.toyworld.data import cached_dataset, random_captions, to_tensor01
 from sb2bench.toyworld.models import clip_model_config
-from sb2bench.toyworld.training import Log, seed_everything, warmup_cosine
+from sb2bench.toyworld.training import optimizer_step, Log, seed_everything, warmup_cosine
 
 MEAN = (0.48145466, 0.4578275, 0.40821073)
 STD = (0.26862954, 0.26130258, 0.27577711)
@@ -48,10 +48,7 @@ def train_clip(out: Path, cfg: dict, cache_dir: Path | None = None) -> dict:
         same = torch.tensor([[a == b for b in captions] for a in captions], dtype=torch.float32)
         targets = same / same.sum(1, keepdim=True)
         loss = 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
+        optimizer_step(opt, sched, loss)
         log(step, cfg["steps"], loss=loss.item(), scale=model.logit_scale.exp().item())
     model.eval()
     out.mkdir(parents=True, exist_ok=True)

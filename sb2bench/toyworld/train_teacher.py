@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from sb2bench.toyworld.data import cached_dataset, random_captions, to_tensor01
 from sb2bench.toyworld.models import build_scheduler_config, build_text_encoder, build_unet
-from sb2bench.toyworld.training import EMA, Log, seed_everything, warmup_cosine
+from sb2bench.toyworld.training import optimizer_step, EMA, Log, seed_everything, warmup_cosine
 
 
 @torch.no_grad()
@@ -72,11 +72,7 @@ def train_teacher(out: Path, vae_dir: Path, tokenizer_dir: Path, cfg: dict,
         pred = unet(scheduler.add_noise(x0, noise, t), t, text_encoder(ids).last_hidden_state).sample
         per_item = F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3))
         loss = (per_item * min_snr_weights(acp, t, cfg["min_snr_gamma"])).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        lr.step()
+        optimizer_step(opt, lr, loss, max_norm=1.0)
         ema_unet.update(unet)
         ema_text.update(text_encoder)
         log(step, cfg["steps"], loss=loss.item())

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from sb2bench.sampling import SystemSpec, encode_prompts, initial_noise, load_system, one_step_x0, \
     sample_latents
 from sb2bench.toyworld import world
-from sb2bench.toyworld.training import EMA, Log, seed_everything, warmup_cosine
+from sb2bench.toyworld.training import optimizer_step, EMA, Log, seed_everything, warmup_cosine
 
 
 @torch.no_grad()
@@ -48,11 +48,7 @@ def train_turbo(out: Path, teacher_dir: Path, cfg: dict, cache_dir: Path | None 
         idx = torch.randint(0, len(z), (cfg["batch_size"],), generator=gen)
         pred = one_step_x0(student, system.scheduler, z[idx], cond[idx])
         loss = F.mse_loss(pred, x0[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-        opt.step()
-        sched.step()
+        optimizer_step(opt, sched, loss, max_norm=1.0)
         ema.update(student)
         log(step, cfg["steps"], loss=loss.item())
     ema.module.save_pretrained(Path(out) / "unet")

@@ -25,6 +25,17 @@ def warmup_cosine(step: int, total: int, warmup: int) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+def optimizer_step(opt: torch.optim.Optimizer, lr_schedule, loss: torch.Tensor, max_norm: float | None = None) -> None:
+    """Backward, optional gradient clipping, optimizer and LR-schedule step."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if max_norm is not None:
+        params = [p for group in opt.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(params, max_norm)
+    opt.step()
+    lr_schedule.step()
+
+
 class EMA:
     """Exponential moving average of a module's parameters (with warm-up of the decay)."""
 

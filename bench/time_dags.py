@@ -1,0 +1,62 @@
+"""Wall time of the default and smoke DAGs from a clean working directory.
+
+Writes reports/bench/dag_times.json and .md (machine, config, wall seconds per run), the figures
+behind the README targets (default DAG <= 10 min, smoke DAG <= 3 min on 2 CPU cores).
+
+    python bench/time_dags.py [--configs default smoke] [--cores 2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def time_dag(config: str, cores: int) -> dict:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1"}
+    with tempfile.TemporaryDirectory() as work:
+        t0 = time.time()
+        proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", str(cores), "-s", str(ROOT / "Snakefile"),
+                               "--directory", work, "--configfile", str(ROOT / "config" / f"{config}.yaml")],
+                              capture_output=True, text=True, env=env)
+        wall = time.time() - t0
+        jobs = proc.stdout.count("\nrule ") + proc.stderr.count("\nrule ")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{config} DAG failed:\n{proc.stderr[-3000:]}")
+    return {"config": f"config/{config}.yaml", "cores": cores, "wall_seconds": round(wall, 1), "jobs": jobs}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--configs", nargs="+", default=["default", "smoke"])
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--out", default=str(ROOT / "reports" / "bench" / "dag_times"))
+    args = ap.parse_args()
+    import torch
+
+    runs = [time_dag(c, args.cores) for c in args.configs]
+    record = {"runs": runs, "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+                                        "torch": torch.__version__},
+              "command": "python bench/time_dags.py " + " ".join(sys.argv[1:]),
+              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    lines = ["# DAG wall time", "", f"Machine: {record['machine']['platform']}, {os.cpu_count()} CPUs, "
+             f"torch {record['machine']['torch']}. Command: `{record['command']}` ({record['created']}).", "",
+             "| config | cores | jobs | wall time |", "|---|---|---|---|"]
+    lines += [f"| `{r['config']}` | {r['cores']} | {r['jobs']} | {r['wall_seconds'] / 60:.1f} min |" for r in runs]
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
