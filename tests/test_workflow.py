@@ -40,6 +40,11 @@ def test_smoke_dag_end_to_end(tmp_path):
     again = snakemake(tmp_path, "-n")  # a finished DAG has nothing left to do
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 
+    html = tmp_path / "reports" / "report.html"
+    rep = snakemake(tmp_path, "--report", str(html))
+    assert rep.returncode == 0, rep.stderr[-2000:]
+    assert html.stat().st_size > 100_000
+
 
 def test_lint_is_clean():
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}

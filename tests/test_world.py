@@ -105,7 +105,11 @@ def test_mention_prob_extremes():
     none = world.make_scenes(seed=2, n=20, mention_prob=0.0)
     assert all(s.mentioned == ("shape", "colour") for s in none)
     every = world.make_scenes(seed=2, n=20, mention_prob=1.0)
-    assert all(s.mentioned == ATTRIBUTE_NAMES for s in every)
+    named = tuple(k for k in ATTRIBUTE_NAMES if k != "position")  # position only when forced
+    assert all(s.mentioned == named for s in every)
+    forced = world.make_scenes(seed=2, n=20, mention_prob=1.0, force_mention=("position",))
+    assert all(s.mentioned == ATTRIBUTE_NAMES for s in forced)
+    assert all(world.POSITION_PHRASE[s.attributes["position"]] in s.caption for s in forced)
     # the mention coins do not change what is drawn
     assert [s.attributes for s in none] == [s.attributes for s in every]
 

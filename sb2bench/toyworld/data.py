@@ -46,6 +46,7 @@ def random_captions(labels: np.ndarray, rng: np.random.Generator, mention_prob: 
     out = []
     for row in labels:
         attrs = {k: world.ATTRIBUTES[k][int(v)] for k, v in zip(names, row)}
-        named = [k for k in names if k in world.ALWAYS_MENTIONED or rng.random() < mention_prob]
+        named = [k for k in names if k in world.ALWAYS_MENTIONED
+                 or (k not in world.UNNAMED_BY_DEFAULT and rng.random() < mention_prob)]
         out.append(world.caption_for(attrs, named))
     return out
