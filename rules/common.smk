@@ -93,7 +93,18 @@ def report_systems_json():
                      "images": f"{RESULTS}/samples/{name}/images",
                      "accuracy": f"{RESULTS}/metrics/{name}/attributes.json",
                      "spec": system_spec(name)})
+    if config["teacher_sampling"]["prompts"] == "toy_eval":
+        rows.append({"name": "reference", "label": "reference renders (ceiling)",
+                     "images": f"{RESULTS}/data/eval/reference",
+                     "accuracy": f"{RESULTS}/metrics/reference/attributes.json", "spec": {"kind": "reference"}})
     return json.dumps({"systems": rows})
+
+
+def report_accuracy_inputs():
+    files = [f"{RESULTS}/metrics/{name}/attributes.json" for name in SYSTEMS]
+    if config["teacher_sampling"]["prompts"] == "toy_eval":
+        files.append(f"{RESULTS}/metrics/reference/attributes.json")
+    return files
 
 
 def final_outputs():

@@ -4,7 +4,7 @@
 rule teacher_report:
     input:
         images=expand(f"{RESULTS}/samples/{{system}}/images", system=SYSTEMS),
-        accuracy=expand(f"{RESULTS}/metrics/{{system}}/attributes.json", system=SYSTEMS),
+        accuracy=report_accuracy_inputs(),
         prompts=prompts_file(),
     output:
         md=report(f"{REPORTS}/teacher.md", caption="../report/teacher.rst", category="Toy world"),

@@ -63,6 +63,10 @@ def check_config(config: dict) -> None:
         if config["teacher_sampling"]["prompts"] == "toy_eval":
             raise ConfigError("config key teacher_sampling.prompts: 'toy_eval' exists only in the toy world; "
                               "give a JSON Lines prompt file")
+    prompts = config["teacher_sampling"]["prompts"]
+    if prompts != "toy_eval" and not Path(prompts).is_file():
+        raise ConfigError(f"config key teacher_sampling.prompts: prompt file {prompts!r} does not exist; "
+                          f"give a JSON Lines file of {{\"index\": i, \"caption\": ...}} rows or 'toy_eval'")
 
 
 def check_toy_models(config: dict) -> None:

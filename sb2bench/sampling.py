@@ -61,10 +61,8 @@ def load_system(spec: SystemSpec) -> LoadedSystem:
     if spec.unet == "random":
         from diffusers import UNet2DConditionModel
 
-        config = UNet2DConditionModel.load_config(str(zoo._local_component(
-            zoo.resolve(spec.pipeline), "unet", "config.json")))
         torch.manual_seed(spec.seed)
-        unet = UNet2DConditionModel.from_config(config)
+        unet = UNet2DConditionModel.from_config(zoo.load_unet_config(spec.pipeline, spec.unet_subfolder))
         unet_prov = {"spec": "random", "seed": spec.seed}
     else:
         unet_spec = spec.unet or spec.pipeline

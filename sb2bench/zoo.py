@@ -58,7 +58,7 @@ def resolve(spec: str) -> ModelRef:
             raise ModelNotFoundError(
                 f"toy model {spec!r} not found at {path}. The shipped toy hub lives in "
                 f"{PACKAGE_TOY_HUB}; if you retrained it, set SB2BENCH_TOY_HUB to its folder, or "
-                f"rebuild it with `snakemake --cores all toy_hub`.")
+                f"rebuild it with `snakemake --cores all ship_toy_hub --config toy='{{hub: retrain}}'`.")
         return ModelRef(spec, "local", str(path))
     expanded = Path(os.path.expanduser(spec))
     if expanded.exists():
@@ -121,6 +121,19 @@ def load_unet(spec: str, subfolder: str | None = "unet", **kw):
     from diffusers import UNet2DConditionModel
 
     return _from_pretrained(UNet2DConditionModel, spec, subfolder, **kw)
+
+
+def load_unet_config(spec: str, subfolder: str | None = "unet") -> dict:
+    """The UNet's config.json (to build a randomly initialised UNet of the same architecture)."""
+    from diffusers import UNet2DConditionModel
+
+    ref = resolve(spec)
+    if ref.kind == "local":
+        return UNet2DConditionModel.load_config(str(_local_component(ref, subfolder, "config.json")))
+    try:
+        return UNet2DConditionModel.load_config(ref.location, subfolder=subfolder, revision=ref.revision)
+    except (OSError, ValueError) as exc:
+        raise ModelNotFoundError(_offline_hint(ref, "unet config") + f"\nCause: {exc}") from exc
 
 
 def load_vae(spec: str, subfolder: str | None = "vae", **kw):

@@ -31,9 +31,9 @@ def write_teacher_report(systems: list[dict], prompts_file: Path, out_md: Path, 
              "| system | steps | cfg | joint accuracy | " + " | ".join(attrs) + " |",
              "|---|---|---|---|" + "---|" * len(attrs)]
     for s, r in zip(systems, results):
-        spec = s["spec"]
-        steps = spec.get("steps") if spec.get("kind", "multistep") == "multistep" else 1
-        cfg = spec.get("cfg") if spec.get("kind", "multistep") == "multistep" else "–"
+        spec, kind = s["spec"], s["spec"].get("kind", "multistep")
+        steps = {"multistep": spec.get("steps"), "onestep": 1}.get(kind, "–")
+        cfg = spec.get("cfg") if kind == "multistep" else "–"
         lines.append(f"| {s['label']} | {steps} | {cfg} | **{_pct(r['joint_accuracy'])}** | "
                      + " | ".join(_pct(r["per_attribute"][a]) for a in attrs) + " |")
     lines.append(f"| chance | – | – | {_pct(results[0]['chance_joint_accuracy'])} | " + " | ".join("–" for _ in attrs)
