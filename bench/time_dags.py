@@ -20,9 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def time_dag(config: str, cores: int) -> dict:
+def time_dag(config: str, cores: int, workdir: str | None = None) -> dict:
+    """Run one DAG from scratch in ``workdir`` (a fresh temporary folder when None) and time it."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1"}
-    with tempfile.TemporaryDirectory() as work:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = workdir or tmp
         t0 = time.time()
         proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", str(cores), "-s", str(ROOT / "Snakefile"),
                                "--directory", work, "--configfile", str(ROOT / "config" / f"{config}.yaml")],
@@ -39,10 +41,19 @@ def main() -> None:
     ap.add_argument("--configs", nargs="+", default=["default", "smoke"])
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "reports" / "bench" / "dag_times"))
+    ap.add_argument("--default-in-repo", action="store_true",
+                    help="run the default DAG in the repository itself, so its reports land in reports/ "
+                         "(its results/ must not exist yet)")
     args = ap.parse_args()
     import torch
 
-    runs = [time_dag(c, args.cores) for c in args.configs]
+    runs = []
+    for c in args.configs:
+        in_repo = args.default_in_repo and c == "default"
+        stale = [d for d in ("data", "samples", "metrics") if (ROOT / "results" / "toy" / d).exists()]
+        if in_repo and stale:
+            raise SystemExit(f"results/toy/{{{','.join(stale)}}} exist: remove them so the default DAG runs from scratch")
+        runs.append(time_dag(c, args.cores, str(ROOT) if in_repo else None))
     record = {"runs": runs, "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
                                         "torch": torch.__version__},
               "command": "python bench/time_dags.py " + " ".join(sys.argv[1:]),

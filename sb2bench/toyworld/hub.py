@@ -142,7 +142,9 @@ def write_provenance(hub: Path, out_md: Path) -> None:
     total = sum(r["wall_seconds"] for r in rows)
     m = rows[-1]["machine"]
     lines = ["# Toy hub provenance", "",
-             f"Trained by `snakemake --cores all toy_hub --config toy='{{hub: retrain}}'` (rules/toy.smk). "
+             "Each component was trained by `sb2bench toy-train COMPONENT --params JSON`, the command of rule "
+             "`toy_train_component`; `snakemake --cores all toy_hub --config toy='{hub: retrain}'` runs them all "
+             "with the parameters of `toy.training` in the config (listed below and in PROVENANCE.json). "
              f"Total training wall time {total / 60:.1f} min on {m['platform']}, torch {m['torch']}, "
              f"{m['cpu_threads']} CPU threads, GPU: {m['cuda'] or 'none'}.", "",
              "| component | folder | wall time | seed | key results |", "|---|---|---|---|---|"]
