@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -30,7 +31,8 @@ def time_dag(config: str, cores: int, workdir: str | None = None) -> dict:
                                "--directory", work, "--configfile", str(ROOT / "config" / f"{config}.yaml")],
                               capture_output=True, text=True, env=env)
         wall = time.time() - t0
-        jobs = proc.stdout.count("\nrule ") + proc.stderr.count("\nrule ")
+        found = re.search(r"^total\s+(\d+)", proc.stdout + proc.stderr, re.MULTILINE)
+        jobs = int(found.group(1)) if found else None
     if proc.returncode != 0:
         raise RuntimeError(f"{config} DAG failed:\n{proc.stderr[-3000:]}")
     return {"config": f"config/{config}.yaml", "cores": cores, "wall_seconds": round(wall, 1), "jobs": jobs}
