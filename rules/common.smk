@@ -8,10 +8,10 @@ from snakemake.utils import validate
 validate(config, schema="../schemas/config.schema.yaml")
 
 sys.path.insert(0, workflow.basedir)
-from sb2bench.config import check_config, check_toy_models  # noqa: E402
+from sb2bench.config import check_config, check_models  # noqa: E402
 
 check_config(config)
-check_toy_models(config)
+check_models(config)
 
 WORLD = config["world"]
 RESULTS = f"results/{WORLD}"

@@ -77,3 +77,10 @@ def test_snakemake_rejects_bad_config_before_any_job(tmp_path):
     assert proc.returncode != 0
     assert "shards" in proc.stdout + proc.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_missing_local_model_folder_is_named(tmp_path):
+    cfg = smoke()
+    cfg["teacher_sampling"]["systems"][0]["pipeline"] = str(tmp_path / "no-such-pipeline")
+    with pytest.raises(ConfigError, match=r"teacher_sampling.systems\[teacher-cfg4.5\].pipeline.*no-such-pipeline"):
+        validate_config(cfg)
