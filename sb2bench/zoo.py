@@ -11,7 +11,6 @@ Every loader raises :class:`ModelNotFoundError` naming the spec and how to provi
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -295,6 +294,3 @@ def describe(spec: str) -> dict:
         out["sha256"] = sha256_tree(ref.path)
     return out
 
-
-def read_json(path: Path) -> dict:
-    return json.loads(Path(path).read_text())

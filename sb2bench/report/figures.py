@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, ImageDraw
 
 from sb2bench.atomic import atomic_file
@@ -25,6 +24,3 @@ def image_grid(rows: list[tuple[str, Path]], indices: list[int], out: Path, scal
     with atomic_file(out, "wb") as f:
         canvas.save(f, format="PNG")
 
-
-def grid_array(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path))

@@ -8,7 +8,7 @@ and recorded, but only the named ones count towards attribute accuracy.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -54,7 +54,6 @@ class Scene:
     radius: float
     colour_jitter: tuple[float, float, float]
     phase: float = 0.0
-    extra: dict = field(default_factory=dict)
 
     @property
     def caption(self) -> str:
