@@ -1,7 +1,6 @@
 """Known answers for the metric building blocks (FID, KID, precision/recall, protocol resize)."""
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from scipy import linalg
 
