@@ -15,6 +15,7 @@ include: "rules/common.smk"
 include: "rules/toy.smk"
 include: "rules/prompts.smk"
 include: "rules/teacher.smk"
+include: "rules/evaluate.smk"
 include: "rules/report.smk"
 
 

@@ -107,10 +107,24 @@ def report_accuracy_inputs():
     return files
 
 
+def eval_models_json():
+    """Model specs the protocol's metrics use (the classifier only in the toy world)."""
+    models = {k: config["models"][k] for k in ("feature_net", "clip")}
+    if WORLD == "toy":
+        models["classifier"] = config["models"]["classifier"]
+    return json.dumps(models)
+
+
+def eval_systems_json():
+    rows = [{"label": SYSTEMS[name].get("label", name), "metrics": f"{RESULTS}/metrics/{name}/metrics.json"}
+            for name in SYSTEMS]
+    return json.dumps({"systems": rows})
+
+
 def final_outputs():
     if WORLD == "toy":
         hub = [f"{TOY_HUB}/PROVENANCE.md"] if retrain_hub() else []
-        return hub + [f"{REPORTS}/teacher.md", f"{REPORTS}/teacher_grid.png"]
+        return hub + [f"{REPORTS}/teacher.md", f"{REPORTS}/teacher_grid.png", f"{REPORTS}/eval.md"]
     return [f"{RESULTS}/samples/{name}/images" for name in SYSTEMS]
 
 

@@ -85,6 +85,18 @@ def cmd_attributes(a: argparse.Namespace) -> None:
     write_json(a.out, attribute_accuracy(Path(a.images), Path(a.prompts), a.classifier))
 
 
+def cmd_evaluate(a: argparse.Namespace) -> None:
+    from sb2bench.evaluate import evaluate
+
+    evaluate(Path(a.images), Path(a.reference), Path(a.prompts), a.protocol, a.models, Path(a.cache), Path(a.out))
+
+
+def cmd_report_eval(a: argparse.Namespace) -> None:
+    from sb2bench.report.tables import write_eval_table
+
+    write_eval_table(a.systems["systems"], Path(a.out_md), Path(a.out_csv), a.title)
+
+
 def cmd_report_teacher(a: argparse.Namespace) -> None:
     from sb2bench.report.teacher import write_teacher_report
 
@@ -155,6 +167,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--classifier", required=True)
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_attributes)
+
+    s = sub.add_parser("evaluate", help="score a system's images under a protocol (FID, P/R, CLIP, ...)")
+    s.add_argument("--images", required=True)
+    s.add_argument("--reference", required=True)
+    s.add_argument("--prompts", required=True)
+    s.add_argument("--protocol", required=True)
+    s.add_argument("--models", type=_json_arg, required=True, help="feature_net, clip, classifier specs")
+    s.add_argument("--cache", required=True, help="feature cache folder (content-keyed)")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("report-eval", help="table of every system's metrics")
+    s.add_argument("--systems", type=_json_arg, required=True)
+    s.add_argument("--out-md", required=True)
+    s.add_argument("--out-csv", required=True)
+    s.add_argument("--title", default="Evaluation")
+    s.set_defaults(func=cmd_report_eval)
 
     s = sub.add_parser("report-teacher", help="write the teacher report (grid + accuracy table)")
     s.add_argument("--systems", type=_json_arg, required=True)

@@ -17,3 +17,23 @@ def center_crop_long_edge(img: Image.Image) -> Image.Image:
 
 def protocol_resize(img: Image.Image, size: int = 256) -> Image.Image:
     return center_crop_long_edge(img.convert("RGB")).resize((size, size), Image.LANCZOS)
+
+
+# Named, versioned protocol blocks; every metric file records the block it was computed under.
+PROTOCOLS: dict[str, dict] = {
+    "toy": {
+        "name": "toy", "version": 1,
+        "prompts": "toy evaluation set (results/toy/data/eval/prompts.jsonl), one reference render per prompt",
+        "resize": None,
+        "fid": {"features": "toy Inception (models.feature_net), clean-fid folder reader, native 32 px, RGB",
+                "mode": "clean"},
+        "precision_recall": {"k": 3, "features": "same as FID"},
+        "clip_score": {"model": "models.clip", "prefix": "", "statistic": "mean raw cosine"},
+    },
+}
+
+
+def protocol_block(name: str) -> dict:
+    if name not in PROTOCOLS:
+        raise ValueError(f"unknown evaluation protocol {name!r}; choose one of {sorted(PROTOCOLS)}")
+    return PROTOCOLS[name]

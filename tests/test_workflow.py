@@ -24,6 +24,9 @@ def test_smoke_dag_end_to_end(tmp_path):
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     report = (tmp_path / "reports/toy/teacher.md").read_text()
     assert "joint accuracy" in report and "chance" in report
+    assert "FID" in (tmp_path / "reports/toy/eval.md").read_text()
+    metrics = json.loads((tmp_path / "results/toy/metrics/turbo-1step/metrics.json").read_text())
+    assert set(metrics["metrics"]) >= {"fid", "kid", "precision", "recall", "clip_score", "attribute_accuracy"}
     assert (tmp_path / "reports/toy/teacher_grid.png").stat().st_size > 0
     hub = tmp_path / "results/toy/hub"
     for folder in ("sd-toy/unet", "sd-toy-turbo/unet", "taesd-toy", "clip-toy", "inception-toy",

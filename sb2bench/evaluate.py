@@ -1,0 +1,91 @@
+"""Score one system's images under a named protocol: FID, KID, precision/recall, CLIP score, and
+(toy world) attribute accuracy, written as one JSON record with its provenance.
+
+Features are cached under a key made of the image folder's content hash and the feature network's
+hash, so regenerated images can never be scored against stale features. Nothing is written unless
+every prompt has exactly one image of the reference's size.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from sb2bench import zoo
+from sb2bench.atomic import atomic_file, write_json
+from sb2bench.hashing import sha256_json, sha256_tree
+from sb2bench.metrics.clip_score import folder_clip_score
+from sb2bench.metrics.fid import fid_from_features, folder_features, kid_from_features
+from sb2bench.metrics.precision_recall import precision_recall
+from sb2bench.prompts import read_prompts
+from sb2bench.protocol import protocol_block
+from sb2bench.provenance import record
+
+
+def check_image_set(folder: Path, prompts: list[dict], size: tuple[int, int] | None) -> tuple[int, int]:
+    """Exactly one readable image per prompt index, all of one size; returns that size."""
+    folder = Path(folder)
+    expected = {f"{p['index']:06d}.png" for p in prompts}
+    found = {p.name for p in folder.glob("*.png")} if folder.is_dir() else set()
+    if found != expected:
+        missing, extra = sorted(expected - found), sorted(found - expected)
+        raise ValueError(f"{folder}: {len(found)} images for {len(expected)} prompts "
+                         f"(missing e.g. {missing[:3]}, unexpected e.g. {extra[:3]}); regenerate the set")
+    sizes = set()
+    for name in sorted(expected):
+        try:
+            with Image.open(folder / name) as im:
+                im.verify()
+            with Image.open(folder / name) as im:
+                sizes.add(im.size)
+        except Exception as exc:
+            raise ValueError(f"{folder / name}: unreadable image ({exc}); regenerate it") from exc
+    if len(sizes) != 1 or (size is not None and sizes != {size}):
+        raise ValueError(f"{folder}: image sizes {sorted(sizes)} differ from the reference {size}")
+    return sizes.pop()
+
+
+def cached_features(folder: Path, folder_sha: str, extractor_spec: str, cache_dir: Path) -> np.ndarray:
+    """Features of ``folder`` whose content hash is ``folder_sha``, cached by content, not by path."""
+    key = sha256_json({"images": folder_sha, "extractor": zoo.describe(extractor_spec)})[:24]
+    path = Path(cache_dir) / f"{key}.npy"
+    if path.exists():
+        return np.load(path)
+    feats = folder_features(folder, zoo.load_torchscript(extractor_spec), native_size=True)
+    with atomic_file(path, "wb") as f:
+        np.save(f, feats)
+    return feats
+
+
+def evaluate(images: Path, reference: Path, prompts_file: Path, protocol: str, models: dict,
+             cache_dir: Path, out: Path) -> dict:
+    t0 = time.time()
+    block = protocol_block(protocol)
+    prompts = read_prompts(prompts_file)
+    ref_size = check_image_set(Path(reference), prompts, None)
+    check_image_set(Path(images), prompts, ref_size)
+    ref_sha, gen_sha = sha256_tree(reference), sha256_tree(images)
+    ref_f = cached_features(Path(reference), ref_sha, models["feature_net"], cache_dir)
+    gen_f = cached_features(Path(images), gen_sha, models["feature_net"], cache_dir)
+    pr = precision_recall(ref_f, gen_f, k=block["precision_recall"]["k"])
+    clip = folder_clip_score(zoo.load_open_clip(models["clip"]), Path(images), prompts,
+                             prefix=block["clip_score"]["prefix"])
+    values = {"fid": fid_from_features(ref_f, gen_f), "kid": kid_from_features(ref_f, gen_f),
+              "precision": pr["precision"], "recall": pr["recall"], "clip_score": clip["clip_score"]}
+    if models.get("classifier"):
+        from sb2bench.metrics.attributes import attribute_accuracy
+
+        values["attribute_accuracy"] = attribute_accuracy(Path(images), Path(prompts_file),
+                                                          models["classifier"])["joint_accuracy"]
+    manifest = Path(images) / "manifest.json"
+    result = record(metrics=values, n=len(prompts), protocol=block,
+                    system=json.loads(manifest.read_text()) if manifest.exists() else None,
+                    images={"path": str(images), "sha256": gen_sha},
+                    reference={"path": str(reference), "sha256": ref_sha},
+                    models={k: zoo.describe(v) for k, v in models.items() if v},
+                    wall_seconds=round(time.time() - t0, 2))
+    write_json(out, result)
+    return result

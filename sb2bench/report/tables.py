@@ -1,0 +1,39 @@
+"""Metric tables written from metric JSON files (Markdown + CSV)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from sb2bench.atomic import atomic_file
+
+COLUMNS = {"fid": ("FID ↓", 2), "kid": ("KID ↓", 4), "precision": ("precision ↑", 3), "recall": ("recall ↑", 3),
+           "clip_score": ("CLIP ↑", 3), "attribute_accuracy": ("attribute acc. ↑", 3)}
+
+
+def write_eval_table(systems: list[dict], out_md: Path, out_csv: Path, title: str) -> pd.DataFrame:
+    """``systems``: dicts with label and metrics (path of a metrics.json)."""
+    rows, protocol = [], None
+    for s in systems:
+        rec = json.loads(Path(s["metrics"]).read_text())
+        protocol = protocol or rec["protocol"]
+        rows.append({"system": s["label"], "n": rec["n"], **rec["metrics"]})
+    df = pd.DataFrame(rows)
+    with atomic_file(out_csv) as f:
+        df.to_csv(f, index=False)
+    cols = [c for c in COLUMNS if c in df.columns]
+    lines = [f"# {title}", "", f"Protocol `{protocol['name']}` v{protocol['version']}:", ""]
+    lines += [f"- {k}: " + (", ".join(f"{kk} = {vv if vv != '' else repr(vv)}" for kk, vv in v.items()) if isinstance(v, dict) else str(v))
+              for k, v in protocol.items() if k not in ("name", "version")]
+    lines += ["",
+             "| system | n | " + " | ".join(COLUMNS[c][0] for c in cols) + " |",
+             "|---|---|" + "---|" * len(cols)]
+    for r in rows:
+        lines.append(f"| {r['system']} | {r['n']} | "
+                     + " | ".join(f"{r[c]:.{COLUMNS[c][1]}f}" for c in cols) + " |")
+    lines += ["", "Every value comes from `results/<world>/metrics/<system>/metrics.json` (with its provenance); "
+              f"the same numbers as CSV: `{out_csv.name}`."]
+    with atomic_file(out_md) as f:
+        f.write("\n".join(lines) + "\n")
+    return df
