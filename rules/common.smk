@@ -122,10 +122,11 @@ def eval_systems_json():
 
 
 def final_outputs():
-    if WORLD == "toy":
-        hub = [f"{TOY_HUB}/PROVENANCE.md"] if retrain_hub() else []
+    """Reports need the toy evaluation set (attributes, reference renders); other prompt sets get images."""
+    hub = [f"{TOY_HUB}/PROVENANCE.md"] if retrain_hub() else []
+    if WORLD == "toy" and config["teacher_sampling"]["prompts"] == "toy_eval":
         return hub + [f"{REPORTS}/teacher.md", f"{REPORTS}/teacher_grid.png", f"{REPORTS}/eval.md"]
-    return [f"{RESULTS}/samples/{name}/images" for name in SYSTEMS]
+    return hub + [f"{RESULTS}/samples/{name}/images" for name in SYSTEMS]
 
 
 COMPONENT_OF = {folder: name for name, folder in HUB_FOLDERS.items()}

@@ -64,9 +64,14 @@ def check_config(config: dict) -> None:
             raise ConfigError("config key teacher_sampling.prompts: 'toy_eval' exists only in the toy world; "
                               "give a JSON Lines prompt file")
     prompts = config["teacher_sampling"]["prompts"]
-    if prompts != "toy_eval" and not Path(prompts).is_file():
-        raise ConfigError(f"config key teacher_sampling.prompts: prompt file {prompts!r} does not exist; "
-                          f"give a JSON Lines file of {{\"index\": i, \"caption\": ...}} rows or 'toy_eval'")
+    if prompts != "toy_eval":
+        from sb2bench.prompts import PromptFileError, read_prompts
+
+        try:
+            read_prompts(prompts)
+        except PromptFileError as exc:
+            raise ConfigError(f"config key teacher_sampling.prompts: {exc}; give a JSON Lines file of "
+                              f"{{\"index\": i, \"caption\": ...}} rows or 'toy_eval'") from exc
 
 
 def check_models(config: dict) -> None:

@@ -84,3 +84,17 @@ def test_missing_local_model_folder_is_named(tmp_path):
     cfg["teacher_sampling"]["systems"][0]["pipeline"] = str(tmp_path / "no-such-pipeline")
     with pytest.raises(ConfigError, match=r"teacher_sampling.systems\[teacher-cfg4.5\].pipeline.*no-such-pipeline"):
         validate_config(cfg)
+
+
+def test_empty_or_malformed_prompt_file_is_rejected_up_front(tmp_path):
+    cfg = smoke()
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    cfg["teacher_sampling"]["prompts"] = str(empty)
+    with pytest.raises(ConfigError, match="teacher_sampling.prompts.*empty.jsonl is empty"):
+        validate_config(cfg)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "a cat"}\n')
+    cfg["teacher_sampling"]["prompts"] = str(bad)
+    with pytest.raises(ConfigError, match="bad.jsonl:1"):
+        validate_config(cfg)
