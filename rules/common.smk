@@ -125,7 +125,10 @@ def final_outputs():
     """Reports need the toy evaluation set (attributes, reference renders); other prompt sets get images."""
     hub = [f"{TOY_HUB}/PROVENANCE.md"] if retrain_hub() else []
     if WORLD == "toy" and config["teacher_sampling"]["prompts"] == "toy_eval":
-        return hub + [f"{REPORTS}/teacher.md", f"{REPORTS}/teacher_grid.png", f"{REPORTS}/eval.md"]
+        # the result files are listed too: reports are committed, results are not, so a fresh clone
+        # regenerates everything instead of trusting the committed reports
+        metrics = [f"{RESULTS}/metrics/{name}/metrics.json" for name in SYSTEMS]
+        return hub + metrics + [f"{REPORTS}/teacher.md", f"{REPORTS}/teacher_grid.png", f"{REPORTS}/eval.md"]
     return hub + [f"{RESULTS}/samples/{name}/images" for name in SYSTEMS]
 
 
