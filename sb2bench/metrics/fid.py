@@ -28,10 +28,17 @@ def fid_from_features(feats1: np.ndarray, feats2: np.ndarray) -> float:
     return float(frechet_distance(mu1, s1, mu2, s2))
 
 
-def kid_from_features(feats1: np.ndarray, feats2: np.ndarray) -> float:
+def kid_from_features(feats1: np.ndarray, feats2: np.ndarray, seed: int = 0) -> float:
+    """clean-fid's KID; its subsets come from numpy's global RNG, seeded here (and restored) so the
+    same features always give the same value."""
     from cleanfid.fid import kernel_distance
 
-    return float(kernel_distance(np.asarray(feats1), np.asarray(feats2)))
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        return float(kernel_distance(np.asarray(feats1), np.asarray(feats2)))
+    finally:
+        np.random.set_state(state)
 
 
 def folder_features(folder: str | Path, extractor, batch_size: int = 64, device: str = "cpu",
