@@ -32,6 +32,7 @@ HUB_FOLDERS = {
 }
 HUB_DEPENDS = {"tiny_vae": ["vae"], "teacher": ["vae", "tokenizer"], "turbo": ["teacher"]}
 SYSTEMS = {s["name"]: s for s in config["teacher_sampling"]["systems"]}
+REFERENCE = "reference"  # pseudo-system: the evaluation set's reference renders
 
 
 wildcard_constraints:
@@ -96,23 +97,20 @@ def report_systems_json():
     if config["teacher_sampling"]["prompts"] == "toy_eval":
         rows.append({"name": "reference", "label": "reference renders (ceiling)",
                      "images": f"{RESULTS}/data/eval/reference",
-                     "accuracy": f"{RESULTS}/metrics/reference/attributes.json", "spec": {"kind": "reference"}})
+                     "accuracy": f"{RESULTS}/metrics/{REFERENCE}/attributes.json", "spec": {"kind": "reference"}})
     return json.dumps({"systems": rows})
 
 
 def report_accuracy_inputs():
     files = [f"{RESULTS}/metrics/{name}/attributes.json" for name in SYSTEMS]
     if config["teacher_sampling"]["prompts"] == "toy_eval":
-        files.append(f"{RESULTS}/metrics/reference/attributes.json")
+        files.append(f"{RESULTS}/metrics/{REFERENCE}/attributes.json")
     return files
 
 
 def eval_models_json():
-    """Model specs the protocol's metrics use (the classifier only in the toy world)."""
-    models = {k: config["models"][k] for k in ("feature_net", "clip")}
-    if WORLD == "toy":
-        models["classifier"] = config["models"]["classifier"]
-    return json.dumps(models)
+    """Model specs of the protocol's feature and CLIP metrics."""
+    return json.dumps({k: config["models"][k] for k in ("feature_net", "clip")})
 
 
 def eval_systems_json():
@@ -146,6 +144,13 @@ def hub_component_params(wildcards):
 def hub_component_dependencies(wildcards):
     name = hub_component(wildcards)
     return [f"{TOY_HUB}/{HUB_FOLDERS[d]}" for d in HUB_DEPENDS.get(name, [])]
+
+
+def attribute_images(wildcards):
+    """Images whose attribute accuracy is scored: a system's samples, or the reference renders."""
+    if wildcards.system == REFERENCE:
+        return f"{RESULTS}/data/eval/reference"
+    return f"{RESULTS}/samples/{wildcards.system}/images"
 
 
 def classifier_spec():

@@ -6,7 +6,8 @@ rule evaluate_system:
         images=f"{RESULTS}/samples/{{system}}/images",
         reference=f"{RESULTS}/data/eval/reference",
         prompts=prompts_file(),
-        hub=hub_inputs("feature_net", "clip", "classifier"),
+        attributes=f"{RESULTS}/metrics/{{system}}/attributes.json",
+        hub=hub_inputs("feature_net", "clip"),
     output:
         f"{RESULTS}/metrics/{{system}}/metrics.json",
     params:
@@ -23,7 +24,7 @@ rule evaluate_system:
     shell:
         "{params.env}sb2bench evaluate --images {input.images} --reference {input.reference} "
         "--prompts {input.prompts} --protocol {params.protocol} --models {params.models:q} "
-        "--cache {params.cache} --out {output} > {log} 2>&1"
+        "--attributes {input.attributes} --cache {params.cache} --out {output} > {log} 2>&1"
 
 
 rule eval_report:

@@ -41,7 +41,7 @@ rule gather_samples:
 
 rule attribute_accuracy:
     input:
-        images=f"{RESULTS}/samples/{{system}}/images",
+        images=attribute_images,
         prompts=prompts_file(),
         hub=hub_inputs("classifier"),
     output:
@@ -55,25 +55,6 @@ rule attribute_accuracy:
         f"{LOGS}/metrics/{{system}}/attributes.log",
     benchmark:
         f"{BENCH}/metrics/{{system}}/attributes.tsv"
-    shell:
-        "{params.env}sb2bench attributes --images {input.images} --prompts {input.prompts} "
-        "--classifier {params.classifier} --out {output} > {log} 2>&1"
-
-
-rule reference_attribute_accuracy:
-    input:
-        images=f"{RESULTS}/data/eval/reference",
-        prompts=prompts_file(),
-        hub=hub_inputs("classifier"),
-    output:
-        f"{RESULTS}/metrics/reference/attributes.json",
-    params:
-        env=hub_env(),
-        classifier=classifier_spec(),
-    conda:
-        CONDA_ENV
-    log:
-        f"{LOGS}/metrics/reference/attributes.log",
     shell:
         "{params.env}sb2bench attributes --images {input.images} --prompts {input.prompts} "
         "--classifier {params.classifier} --out {output} > {log} 2>&1"

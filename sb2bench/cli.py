@@ -88,7 +88,8 @@ def cmd_attributes(a: argparse.Namespace) -> None:
 def cmd_evaluate(a: argparse.Namespace) -> None:
     from sb2bench.evaluate import evaluate
 
-    evaluate(Path(a.images), Path(a.reference), Path(a.prompts), a.protocol, a.models, Path(a.cache), Path(a.out))
+    evaluate(Path(a.images), Path(a.reference), Path(a.prompts), a.protocol, a.models, Path(a.cache), Path(a.out),
+             Path(a.attributes) if a.attributes else None)
 
 
 def cmd_report_eval(a: argparse.Namespace) -> None:
@@ -173,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--reference", required=True)
     s.add_argument("--prompts", required=True)
     s.add_argument("--protocol", required=True)
-    s.add_argument("--models", type=_json_arg, required=True, help="feature_net, clip, classifier specs")
+    s.add_argument("--models", type=_json_arg, required=True, help="feature_net and clip specs")
+    s.add_argument("--attributes", default=None, help="attribute-accuracy JSON of the same images (toy)")
     s.add_argument("--cache", required=True, help="feature cache folder (content-keyed)")
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_evaluate)

@@ -55,6 +55,9 @@ def check_config(config: dict) -> None:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"config key teacher_sampling.systems: duplicate system names {dupes}; names must be unique")
+    if "reference" in names:
+        raise ConfigError("config key teacher_sampling.systems: the name 'reference' is reserved for the "
+                          "evaluation set's reference renders; rename that system")
     if config["world"] == "real":
         toy = {k: v for k, v in config["models"].items() if isinstance(v, str) and v.startswith("toy:")}
         if toy:

@@ -61,7 +61,8 @@ def cached_features(folder: Path, folder_sha: str, extractor_spec: str, cache_di
 
 
 def evaluate(images: Path, reference: Path, prompts_file: Path, protocol: str, models: dict,
-             cache_dir: Path, out: Path) -> dict:
+             cache_dir: Path, out: Path, attributes: Path | None = None) -> dict:
+    """``attributes``: the set's attribute-accuracy JSON (toy world), copied in rather than recomputed."""
     t0 = time.time()
     block = protocol_block(protocol)
     prompts = read_prompts(prompts_file)
@@ -75,11 +76,11 @@ def evaluate(images: Path, reference: Path, prompts_file: Path, protocol: str, m
                              prefix=block["clip_score"]["prefix"])
     values = {"fid": fid_from_features(ref_f, gen_f), "kid": kid_from_features(ref_f, gen_f),
               "precision": pr["precision"], "recall": pr["recall"], "clip_score": clip["clip_score"]}
-    if models.get("classifier"):
-        from sb2bench.metrics.attributes import attribute_accuracy
-
-        values["attribute_accuracy"] = attribute_accuracy(Path(images), Path(prompts_file),
-                                                          models["classifier"])["joint_accuracy"]
+    if attributes is not None:
+        acc = json.loads(Path(attributes).read_text())
+        if Path(acc["images"]).resolve() != Path(images).resolve():
+            raise ValueError(f"{attributes} scores {acc['images']}, not {images}")
+        values["attribute_accuracy"] = acc["joint_accuracy"]
     manifest = Path(images) / "manifest.json"
     result = record(metrics=values, n=len(prompts), protocol=block,
                     system=json.loads(manifest.read_text()) if manifest.exists() else None,

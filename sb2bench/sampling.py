@@ -65,9 +65,8 @@ def load_system(spec: SystemSpec) -> LoadedSystem:
         unet = UNet2DConditionModel.from_config(zoo.load_unet_config(spec.pipeline, spec.unet_subfolder))
         unet_prov = {"spec": "random", "seed": spec.seed}
     else:
-        unet_spec = spec.unet or spec.pipeline
-        unet = zoo.load_unet(unet_spec, spec.unet_subfolder)
-        unet_prov = zoo.describe(unet_spec)
+        unet = zoo.load_unet(spec.unet or spec.pipeline, spec.unet_subfolder)
+        unet_prov = zoo.describe(spec.unet) if spec.unet else "pipeline"
     sched_name = spec.scheduler if spec.kind == "multistep" else "ddpm"
     system = LoadedSystem(
         spec=spec, unet=unet.eval(), vae=zoo.load_vae(spec.pipeline).eval(),

@@ -98,3 +98,10 @@ def test_empty_or_malformed_prompt_file_is_rejected_up_front(tmp_path):
     cfg["teacher_sampling"]["prompts"] = str(bad)
     with pytest.raises(ConfigError, match="bad.jsonl:1"):
         validate_config(cfg)
+
+
+def test_reference_is_a_reserved_system_name():
+    cfg = smoke()
+    cfg["teacher_sampling"]["systems"][0]["name"] = "reference"
+    with pytest.raises(ConfigError, match="reserved"):
+        validate_config(cfg)

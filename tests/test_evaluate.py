@@ -8,7 +8,7 @@ from PIL import Image
 from sb2bench.evaluate import evaluate
 from sb2bench.toyworld.prompt_sets import write_eval_set
 
-MODELS = {"feature_net": "toy:inception-toy", "clip": "toy:clip-toy", "classifier": "toy:classifier-toy"}
+MODELS = {"feature_net": "toy:inception-toy", "clip": "toy:clip-toy"}
 
 
 @pytest.fixture()
@@ -23,14 +23,23 @@ def _copy_images(src, dst, transform=lambda a: a):
         Image.fromarray(transform(np.asarray(Image.open(p)))).save(dst / p.name)
 
 
-def _run(toy_set, images, out_name="m.json"):
+def _run(toy_set, images, out_name="m.json", attributes=None):
     return evaluate(images, toy_set / "reference", toy_set / "prompts.jsonl", "toy", MODELS,
-                    toy_set / "cache", toy_set / out_name)
+                    toy_set / "cache", toy_set / out_name, attributes)
+
+
+def _attributes(toy_set, images):
+    from sb2bench.atomic import write_json
+    from sb2bench.metrics.attributes import attribute_accuracy
+
+    path = toy_set / f"{images.name}-attributes.json"
+    write_json(path, attribute_accuracy(images, toy_set / "prompts.jsonl", "toy:classifier-toy"))
+    return path
 
 
 def test_reference_against_itself(toy_set):
     _copy_images(toy_set / "reference", toy_set / "gen")
-    rec = _run(toy_set, toy_set / "gen")
+    rec = _run(toy_set, toy_set / "gen", attributes=_attributes(toy_set, toy_set / "gen"))
     m = rec["metrics"]
     assert abs(m["fid"]) < 1e-3 and m["precision"] == 1.0 and m["recall"] == 1.0
     assert m["attribute_accuracy"] > 0.95 and m["clip_score"] > 0.5
@@ -61,4 +70,11 @@ def test_incomplete_or_wrong_sized_sets_write_nothing(toy_set):
     (gen / "000003.png").write_bytes(b"not a png")
     with pytest.raises(ValueError, match="unreadable"):
         _run(toy_set, gen)
+    assert not (toy_set / "m.json").exists()
+
+
+def test_attribute_file_of_other_images_is_refused(toy_set):
+    _copy_images(toy_set / "reference", toy_set / "gen")
+    with pytest.raises(ValueError, match="not .*gen"):
+        _run(toy_set, toy_set / "gen", attributes=_attributes(toy_set, toy_set / "reference"))
     assert not (toy_set / "m.json").exists()
