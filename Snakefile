@@ -13,9 +13,20 @@ report: "report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/toy.smk"
-include: "rules/prompts.smk"
+
+
+if WORLD == "toy":
+
+    include: "rules/prompts.smk"
+
+else:
+
+    include: "rules/coco.smk"
+
+
 include: "rules/teacher.smk"
 include: "rules/evaluate.smk"
+include: "rules/hps.smk"
 include: "rules/report.smk"
 
 

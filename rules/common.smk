@@ -9,6 +9,7 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 sys.path.insert(0, workflow.basedir)
 from sb2bench.config import check_config, check_models  # noqa: E402
+from sb2bench.protocol import HPS_STYLES, protocol_block  # noqa: E402
 
 check_config(config)
 check_models(config)
@@ -33,6 +34,10 @@ HUB_FOLDERS = {
 HUB_DEPENDS = {"tiny_vae": ["vae"], "teacher": ["vae", "tokenizer"], "turbo": ["teacher"]}
 SYSTEMS = {s["name"]: s for s in config["teacher_sampling"]["systems"]}
 REFERENCE = "reference"  # pseudo-system: the evaluation set's reference renders
+PROTOCOL = protocol_block(config["evaluation"]["protocol"])
+COCO = config["evaluation"]["coco"]
+COCO_ROOT = (COCO["root"] or "data/coco").rstrip("/")
+HPS = config["evaluation"]["hps"]
 
 
 wildcard_constraints:
@@ -40,6 +45,8 @@ wildcard_constraints:
     shard=r"\d+",
     hubfolder="|".join(HUB_FOLDERS.values()),
     n=r"\d+",
+    size=r"\d+",
+    style="|".join(HPS_STYLES),
 
 
 def retrain_hub():
@@ -61,7 +68,36 @@ def hub_inputs(*components):
 
 def prompts_file():
     p = config["teacher_sampling"]["prompts"]
-    return f"{RESULTS}/data/eval/prompts.jsonl" if p == "toy_eval" else p
+    return f"{RESULTS}/data/eval/prompts.jsonl" if p in ("toy_eval", "coco") else p
+
+
+def evaluated():
+    """Systems are scored when the prompts are the protocol's evaluation set (toy set or COCO)."""
+    return config["teacher_sampling"]["prompts"] in ("toy_eval", "coco")
+
+
+def coco_prompt_source():
+    if COCO["dataset_json"]:
+        return COCO["dataset_json"]
+    if COCO["caption_list"]:
+        return COCO["caption_list"]
+    return f"{COCO_ROOT}/annotations/captions_val2014.json"
+
+
+def coco_prompt_flag():
+    if COCO["dataset_json"]:
+        return "--dataset-json"
+    return "--caption-list" if COCO["caption_list"] else "--captions"
+
+
+def eval_images(wildcards):
+    """The images a metric sees: protocol-resized copies in the real protocols, the samples in the toy one."""
+    folder = f"{RESULTS}/samples/{wildcards.system}/images"
+    return folder + str(PROTOCOL["resize"]["size"]) if PROTOCOL["resize"] else folder
+
+
+def eval_attributes(wildcards):
+    return f"{RESULTS}/metrics/{wildcards.system}/attributes.json" if WORLD == "toy" else []
 
 
 def system_spec(name):
@@ -83,6 +119,8 @@ def shard_dirs(wildcards):
 def n_prompts():
     if config["teacher_sampling"]["prompts"] == "toy_eval":
         return config["toy"]["eval_set"]["n_prompts"]
+    if config["teacher_sampling"]["prompts"] == "coco":
+        return COCO["n_prompts"]
     with open(config["teacher_sampling"]["prompts"]) as f:
         return sum(1 for line in f if line.strip())
 
@@ -113,20 +151,27 @@ def eval_models_json():
     return json.dumps({k: config["models"][k] for k in ("feature_net", "clip")})
 
 
+def metric_files(name):
+    """Every metric JSON of one system: the protocol's metrics, plus HPS when enabled."""
+    files = [f"{RESULTS}/metrics/{name}/metrics.json"]
+    return files + ([f"{RESULTS}/metrics/{name}/hps.json"] if HPS["enabled"] else [])
+
+
 def eval_systems_json():
-    rows = [{"label": SYSTEMS[name].get("label", name), "metrics": f"{RESULTS}/metrics/{name}/metrics.json"}
-            for name in SYSTEMS]
+    rows = [{"label": SYSTEMS[name].get("label", name), "metrics": metric_files(name)} for name in SYSTEMS]
     return json.dumps({"systems": rows})
 
 
 def final_outputs():
     """Reports need the toy evaluation set (attributes, reference renders); other prompt sets get images."""
     hub = [f"{TOY_HUB}/PROVENANCE.md"] if retrain_hub() else []
+    # the result files are listed too: reports are committed, results are not, so a fresh clone
+    # regenerates everything instead of trusting the committed reports
+    metrics = [f for name in SYSTEMS for f in metric_files(name)]
     if WORLD == "toy" and config["teacher_sampling"]["prompts"] == "toy_eval":
-        # the result files are listed too: reports are committed, results are not, so a fresh clone
-        # regenerates everything instead of trusting the committed reports
-        metrics = [f"{RESULTS}/metrics/{name}/metrics.json" for name in SYSTEMS]
         return hub + metrics + [f"{REPORTS}/teacher.md", f"{REPORTS}/teacher_grid.png", f"{REPORTS}/eval.md"]
+    if config["teacher_sampling"]["prompts"] == "coco":
+        return metrics + [f"{REPORTS}/eval.md"]
     return hub + [f"{RESULTS}/samples/{name}/images" for name in SYSTEMS]
 
 

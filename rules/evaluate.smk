@@ -3,10 +3,10 @@
 
 rule evaluate_system:
     input:
-        images=f"{RESULTS}/samples/{{system}}/images",
+        images=eval_images,
         reference=f"{RESULTS}/data/eval/reference",
         prompts=prompts_file(),
-        attributes=f"{RESULTS}/metrics/{{system}}/attributes.json",
+        attributes=eval_attributes,
         hub=hub_inputs("feature_net", "clip"),
     output:
         f"{RESULTS}/metrics/{{system}}/metrics.json",
@@ -15,6 +15,8 @@ rule evaluate_system:
         protocol=config["evaluation"]["protocol"],
         models=eval_models_json(),
         cache=f"{RESULTS}/cache/features",
+        device=config["evaluation"]["device"],
+        attributes=lambda wildcards, input: f"--attributes {input.attributes}" if input.attributes else "",
     conda:
         CONDA_ENV
     log:
@@ -24,21 +26,22 @@ rule evaluate_system:
     shell:
         "{params.env}sb2bench evaluate --images {input.images} --reference {input.reference} "
         "--prompts {input.prompts} --protocol {params.protocol} --models {params.models:q} "
-        "--attributes {input.attributes} --cache {params.cache} --out {output} > {log} 2>&1"
+        "{params.attributes} --cache {params.cache} --device {params.device} --out {output} > {log} 2>&1"
 
 
 rule eval_report:
     input:
-        expand(f"{RESULTS}/metrics/{{system}}/metrics.json", system=SYSTEMS),
+        [f for name in SYSTEMS for f in metric_files(name)],
     output:
         md=report(f"{REPORTS}/eval.md", caption="../report/eval.rst", category="Evaluation"),
         csv=f"{REPORTS}/eval.csv",
     params:
         systems=eval_systems_json(),
+        title=f"{WORLD.capitalize()} evaluation under protocol {PROTOCOL['name']} v{PROTOCOL['version']}",
     conda:
         CONDA_ENV
     log:
         f"{LOGS}/report/eval.log",
     shell:
         "sb2bench report-eval --systems {params.systems:q} --out-md {output.md} --out-csv {output.csv} "
-        "--title 'Toy evaluation: every system against the reference renders' > {log} 2>&1"
+        "--title {params.title:q} > {log} 2>&1"

@@ -72,6 +72,16 @@ def cmd_sample(a: argparse.Namespace) -> None:
     generate_shard(spec, prompts, Path(a.out), a.shard, a.n_shards, a.batch_size, a.threads)
 
 
+def cmd_sample_sets(a: argparse.Namespace) -> None:
+    from sb2bench.prompts import read_prompts
+    from sb2bench.sampling import SystemSpec, generate_sets
+
+    if len(a.names) != len(a.prompts):
+        raise SystemExit(f"--names ({len(a.names)}) and --prompts ({len(a.prompts)}) must pair up")
+    sets = {n: read_prompts(f) for n, f in zip(a.names, a.prompts)}
+    generate_sets(SystemSpec.from_dict(a.system), sets, Path(a.out), a.batch_size, a.threads)
+
+
 def cmd_gather(a: argparse.Namespace) -> None:
     from sb2bench.sampling import gather_shards
 
@@ -89,7 +99,60 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     from sb2bench.evaluate import evaluate
 
     evaluate(Path(a.images), Path(a.reference), Path(a.prompts), a.protocol, a.models, Path(a.cache), Path(a.out),
-             Path(a.attributes) if a.attributes else None)
+             Path(a.attributes) if a.attributes else None, a.device)
+
+
+def cmd_coco_prompts(a: argparse.Namespace) -> None:
+    from sb2bench import coco
+    from sb2bench.prompts import write_prompts
+
+    if a.dataset_json:
+        rows = coco.prompts_from_dataset_json(Path(a.dataset_json), a.n)
+    elif a.caption_list:
+        rows = coco.prompts_from_caption_list(Path(a.caption_list), a.n)
+    else:
+        rows = coco.prompts_from_captions(Path(a.captions), a.n, a.seed)
+    write_prompts(a.out, rows)
+
+
+def cmd_coco_reference(a: argparse.Namespace) -> None:
+    from sb2bench.coco import build_reference
+
+    build_reference(Path(a.images), Path(a.out), a.size, a.expected, a.threads)
+
+
+def cmd_coco_download(a: argparse.Namespace) -> None:
+    from sb2bench.download import fetch_and_extract
+
+    for item in a.files["files"]:
+        fetch_and_extract(item["url"], item["sha256"], Path(a.root), Path(a.root) / "downloads")
+
+
+def cmd_protocol_resize(a: argparse.Namespace) -> None:
+    import shutil
+
+    from sb2bench.coco import resize_folder
+    from sb2bench.prompts import read_prompts
+
+    names = [f"{p['index']:06d}.png" for p in read_prompts(a.prompts)]
+    out = resize_folder([Path(a.images) / n for n in names], Path(a.out), a.size, a.threads, names)
+    if (Path(a.images) / "manifest.json").exists():
+        shutil.copy(Path(a.images) / "manifest.json", out / "manifest.json")
+
+
+def cmd_hps_prompts(a: argparse.Namespace) -> None:
+    from sb2bench.hps_benchmark import write_style_prompts
+
+    for style in a.styles:
+        write_style_prompts(Path(a.out_dir) / f"{style}.jsonl", style, a.n, a.seed,
+                            Path(a.benchmark) if a.benchmark else None)
+
+
+def cmd_hps_evaluate(a: argparse.Namespace) -> None:
+    from sb2bench.hps_benchmark import evaluate_hps
+
+    evaluate_hps({s: Path(a.images_root) / s for s in a.styles}, {s: Path(f) for s, f in zip(a.styles, a.prompts)},
+                 a.protocol, a.version, a.model, a.checkpoint, Path(a.out))
 
 
 def cmd_report_eval(a: argparse.Namespace) -> None:
@@ -156,6 +219,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=None)
     s.set_defaults(func=cmd_sample)
 
+    s = sub.add_parser("sample-sets", help="generate several prompt sets (HPS styles) with one model load")
+    s.add_argument("--system", type=_json_arg, required=True, help="system spec as JSON")
+    s.add_argument("--names", nargs="+", required=True)
+    s.add_argument("--prompts", nargs="+", required=True, help="one prompt file per name, same order")
+    s.add_argument("--out", required=True)
+    s.add_argument("--batch-size", type=int, default=64)
+    s.add_argument("--threads", type=int, default=None)
+    s.set_defaults(func=cmd_sample_sets)
+
     s = sub.add_parser("gather", help="merge shard folders into one image folder")
     s.add_argument("--shards", nargs="+", required=True)
     s.add_argument("--out", required=True)
@@ -177,8 +249,59 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--models", type=_json_arg, required=True, help="feature_net and clip specs")
     s.add_argument("--attributes", default=None, help="attribute-accuracy JSON of the same images (toy)")
     s.add_argument("--cache", required=True, help="feature cache folder (content-keyed)")
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("coco-prompts", help="the COCO-2014 prompt list of the sbv2 / dmd2 protocols")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset-json", help="SBv2 dataset.json: its first N entries")
+    src.add_argument("--caption-list", help="a caption list (one per line or JSON Lines): its first N")
+    src.add_argument("--captions", help="captions_val2014.json: N images, one caption each, seeded")
+    s.add_argument("--n", type=int, required=True)
+    s.add_argument("--seed", type=int, default=2014)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_coco_prompts)
+
+    s = sub.add_parser("coco-reference", help="protocol-resize every val2014 image once (the reference set)")
+    s.add_argument("--images", required=True, help="the val2014 folder")
+    s.add_argument("--out", required=True)
+    s.add_argument("--size", type=int, default=256)
+    s.add_argument("--expected", type=int, default=None, help="required image count (40504)")
+    s.add_argument("--threads", type=int, default=4)
+    s.set_defaults(func=cmd_coco_reference)
+
+    s = sub.add_parser("coco-download", help="download and unpack COCO archives (checksum-verified, resumable)")
+    s.add_argument("--files", type=_json_arg, required=True, help='{"files": [{"url", "sha256"}, ...]}')
+    s.add_argument("--root", required=True)
+    s.set_defaults(func=cmd_coco_download)
+
+    s = sub.add_parser("protocol-resize", help="protocol-resize a system's images (centre crop, LANCZOS)")
+    s.add_argument("--images", required=True)
+    s.add_argument("--prompts", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--size", type=int, default=256)
+    s.add_argument("--threads", type=int, default=4)
+    s.set_defaults(func=cmd_protocol_resize)
+
+    s = sub.add_parser("hps-prompts", help="the HPS benchmark prompt sets (toy: style-forced prompts)")
+    s.add_argument("--styles", nargs="+", required=True)
+    s.add_argument("--n", type=int, default=None, help="prompts per style (default: all / toy 100)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--benchmark", default=None, help="folder of hpsv2 benchmark JSON files (real world)")
+    s.add_argument("--out-dir", required=True, help="writes <out-dir>/<style>.jsonl")
+    s.set_defaults(func=cmd_hps_prompts)
+
+    s = sub.add_parser("hps-evaluate", help="HPSv2 per style and averaged for one system")
+    s.add_argument("--styles", nargs="+", required=True)
+    s.add_argument("--images-root", required=True, help="folder with one image folder per style")
+    s.add_argument("--prompts", nargs="+", required=True, help="one prompt file per style, same order")
+    s.add_argument("--protocol", required=True)
+    s.add_argument("--version", default="v2.1")
+    s.add_argument("--model", required=True, help="open_clip spec or architecture name (ViT-H-14)")
+    s.add_argument("--checkpoint", default=None, help="folder holding HPS_v2*_compressed.pt")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_hps_evaluate)
 
     s = sub.add_parser("report-eval", help="table of every system's metrics")
     s.add_argument("--systems", type=_json_arg, required=True)

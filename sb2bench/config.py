@@ -65,9 +65,10 @@ def check_config(config: dict) -> None:
                               f"set them to hub ids or local folders")
         if config["teacher_sampling"]["prompts"] == "toy_eval":
             raise ConfigError("config key teacher_sampling.prompts: 'toy_eval' exists only in the toy world; "
-                              "give a JSON Lines prompt file")
+                              "give 'coco' or a JSON Lines prompt file")
+    check_evaluation(config)
     prompts = config["teacher_sampling"]["prompts"]
-    if prompts != "toy_eval":
+    if prompts not in ("toy_eval", "coco"):
         from sb2bench.prompts import PromptFileError, read_prompts
 
         try:
@@ -75,6 +76,56 @@ def check_config(config: dict) -> None:
         except PromptFileError as exc:
             raise ConfigError(f"config key teacher_sampling.prompts: {exc}; give a JSON Lines file of "
                               f"{{\"index\": i, \"caption\": ...}} rows or 'toy_eval'") from exc
+
+
+def _need_path(key: str, value, what: str) -> Path:
+    if not value:
+        raise ConfigError(f"config key {key}: not set; give {what}")
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise ConfigError(f"config key {key}: {value} does not exist; give {what}")
+    return path
+
+
+def check_evaluation(config: dict) -> None:
+    """Protocol and world agree, and the protocol's data and checkpoints exist before any job starts."""
+    from sb2bench.metrics.hps import HPS_VERSIONS
+    from sb2bench.protocol import REAL_PROTOCOLS
+
+    ev, world = config["evaluation"], config["world"]
+    if (world == "toy") != (ev["protocol"] == "toy"):
+        raise ConfigError(f"config key evaluation.protocol: {ev['protocol']!r} does not belong to the {world} world; "
+                          f"use 'toy' in the toy world and one of {list(REAL_PROTOCOLS)} in the real world")
+    if config["teacher_sampling"]["prompts"] != "coco":
+        return
+    if world != "real":
+        raise ConfigError("config key teacher_sampling.prompts: 'coco' needs world: real")
+    coco = ev["coco"]
+    fetch = coco["download"]["enabled"]
+    if fetch and not coco["download"]["files"]:
+        raise ConfigError("config key evaluation.coco.download.files: download is enabled but no archives are "
+                          "listed; give [{url, sha256}, ...] or set enabled: false")
+    root = coco["root"] if fetch else _need_path("evaluation.coco.root", coco["root"],
+                                                  "the folder that holds val2014/ and annotations/")
+    if fetch and not root:
+        raise ConfigError("config key evaluation.coco.root: set the folder the archives unpack into")
+    if not fetch and not (Path(root).expanduser() / "val2014").is_dir():
+        raise ConfigError(f"config key evaluation.coco.root: {root} has no val2014/ folder; unpack COCO's "
+                          f"val2014.zip there or enable evaluation.coco.download")
+    if ev["protocol"] == "dmd2":
+        _need_path("evaluation.coco.caption_list", coco["caption_list"], "DMD2's 30K caption list")
+    elif coco["dataset_json"]:
+        _need_path("evaluation.coco.dataset_json", coco["dataset_json"], "SBv2's dataset.json")
+    elif not fetch:
+        _need_path("evaluation.coco.root", Path(root).expanduser() / "annotations" / "captions_val2014.json",
+                   "a root whose annotations/ holds captions_val2014.json, or evaluation.coco.dataset_json")
+    hps = ev["hps"]
+    if hps["enabled"]:
+        ckpt = _need_path("evaluation.hps.checkpoint", hps["checkpoint"],
+                          f"the folder holding {HPS_VERSIONS[hps['version']]}")
+        _need_path("evaluation.hps.checkpoint", ckpt / HPS_VERSIONS[hps["version"]],
+                   f"the folder holding {HPS_VERSIONS[hps['version']]} (download it from xswu/HPSv2)")
+        _need_path("evaluation.hps.benchmark", hps["benchmark"], "hpsv2's benchmark prompt folder")
 
 
 def check_models(config: dict) -> None:
@@ -90,6 +141,19 @@ def check_models(config: dict) -> None:
         for field in ("pipeline", "unet"):
             if isinstance(s.get(field), str) and s[field] != "random":
                 specs[f"teacher_sampling.systems[{s['name']}].{field}"] = s[field]
+    evaluated = config["teacher_sampling"]["prompts"] in ("toy_eval", "coco")
+    for name in ("feature_net", "clip", "hps") if evaluated else ():
+        spec = config["models"][name]
+        if name == "hps" and not config["evaluation"]["hps"]["enabled"]:
+            continue
+        arch, sep, rest = spec.partition(":")
+        if sep and arch != "toy":  # open_clip ARCH:TAG (a hub tag) or ARCH:/local/file
+            if rest.startswith(("/", ".", "~")):
+                specs[f"models.{name}"] = rest
+            continue
+        if name == "hps" and ":" not in spec and "/" not in spec:
+            continue  # a bare open_clip architecture; its checkpoint is evaluation.hps.checkpoint
+        specs[f"models.{name}"] = spec
     for key, spec in specs.items():
         if (spec.startswith("toy:") and retrained) or zoo.HUB_ID.match(spec):
             continue

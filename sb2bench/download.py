@@ -46,3 +46,34 @@ def download(url: str, dest: str | Path, sha256: str | None, chunk: int = 1 << 2
                             f"removed, run again to download it afresh")
     os.replace(part, dest)
     return dest
+
+
+def fetch_and_extract(url: str, sha256: str, root: str | Path, downloads: str | Path) -> list[Path]:
+    """Download a zip archive (verified, resumable) and unpack its top-level entries into ``root``.
+
+    Unpacking goes to a temporary folder first; each top-level entry is renamed into place only when
+    the whole archive extracted, so an interrupted run never leaves a half-filled ``val2014/``."""
+    import shutil
+    import tempfile
+    import zipfile
+
+    if not sha256:
+        raise ChecksumError(f"{url}: no sha256 given; every download must name its checksum "
+                            f"(evaluation.coco.download.files[].sha256)")
+    root = Path(root)
+    archive = download(url, Path(downloads) / url.rstrip("/").rsplit("/", 1)[-1], sha256)
+    root.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(archive) as zf:
+        tops = sorted({Path(n).parts[0] for n in zf.namelist() if n.strip("/")})
+        if all((root / t).exists() for t in tops):
+            return [root / t for t in tops]
+        tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=root))
+        try:
+            zf.extractall(tmp)
+            for t in tops:
+                if (root / t).exists():
+                    shutil.rmtree(root / t) if (root / t).is_dir() else (root / t).unlink()
+                os.replace(tmp / t, root / t)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return [root / t for t in tops]

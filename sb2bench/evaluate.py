@@ -12,12 +12,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from sb2bench import zoo
 from sb2bench.atomic import atomic_file, write_json
 from sb2bench.hashing import sha256_json, sha256_tree
 from sb2bench.metrics.clip_score import folder_clip_score
+from sb2bench.metrics.features import load_feature_net
 from sb2bench.metrics.fid import fid_from_features, folder_features, kid_from_features
 from sb2bench.metrics.precision_recall import precision_recall
 from sb2bench.prompts import read_prompts
@@ -25,11 +27,14 @@ from sb2bench.protocol import protocol_block
 from sb2bench.provenance import record
 
 
-def check_image_set(folder: Path, prompts: list[dict], size: tuple[int, int] | None) -> tuple[int, int]:
-    """Exactly one readable image per prompt index, all of one size; returns that size."""
+def check_image_set(folder: Path, prompts: list[dict] | None, size: tuple[int, int] | None) -> tuple[int, int]:
+    """Exactly one readable image per prompt index (any PNGs when ``prompts`` is None, as for the COCO
+    reference), all of one size; returns that size."""
     folder = Path(folder)
-    expected = {f"{p['index']:06d}.png" for p in prompts}
     found = {p.name for p in folder.glob("*.png")} if folder.is_dir() else set()
+    expected = {f"{p['index']:06d}.png" for p in prompts} if prompts is not None else found
+    if not found:
+        raise ValueError(f"{folder}: no PNG images; build or regenerate that folder first")
     if found != expected:
         missing, extra = sorted(expected - found), sorted(found - expected)
         raise ValueError(f"{folder}: {len(found)} images for {len(expected)} prompts "
@@ -48,32 +53,47 @@ def check_image_set(folder: Path, prompts: list[dict], size: tuple[int, int] | N
     return sizes.pop()
 
 
-def cached_features(folder: Path, folder_sha: str, extractor_spec: str, cache_dir: Path) -> np.ndarray:
+def cached_features(folder: Path, folder_sha: str, extractor_spec: str, cache_dir: Path,
+                    device: str = "cpu") -> np.ndarray:
     """Features of ``folder`` whose content hash is ``folder_sha``, cached by content, not by path."""
     key = sha256_json({"images": folder_sha, "extractor": zoo.describe(extractor_spec)})[:24]
     path = Path(cache_dir) / f"{key}.npy"
     if path.exists():
         return np.load(path)
-    feats = folder_features(folder, zoo.load_torchscript(extractor_spec), native_size=True)
+    net = load_feature_net(extractor_spec, device)
+    feats = folder_features(folder, net.extractor, native_size=net.native_size, device=device)
     with atomic_file(path, "wb") as f:
         np.save(f, feats)
     return feats
 
 
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("evaluation.device is 'cuda' but torch sees no GPU; use 'auto' or 'cpu'")
+    return device
+
+
 def evaluate(images: Path, reference: Path, prompts_file: Path, protocol: str, models: dict,
-             cache_dir: Path, out: Path, attributes: Path | None = None) -> dict:
-    """``attributes``: the set's attribute-accuracy JSON (toy world), copied in rather than recomputed."""
+             cache_dir: Path, out: Path, attributes: Path | None = None, device: str = "cpu") -> dict:
+    """Score ``images`` (already protocol-resized in the real protocols) against ``reference``.
+
+    ``attributes``: the set's attribute-accuracy JSON (toy world), copied in rather than recomputed."""
     t0 = time.time()
+    device = resolve_device(device)
     block = protocol_block(protocol)
     prompts = read_prompts(prompts_file)
-    ref_size = check_image_set(Path(reference), prompts, None)
+    size = (block["resize"]["size"],) * 2 if block["resize"] else None
+    # toy: one reference render per prompt; COCO: every val2014 image, whatever the prompts
+    ref_size = check_image_set(Path(reference), prompts if block["resize"] is None else None, size)
     check_image_set(Path(images), prompts, ref_size)
     ref_sha, gen_sha = sha256_tree(reference), sha256_tree(images)
-    ref_f = cached_features(Path(reference), ref_sha, models["feature_net"], cache_dir)
-    gen_f = cached_features(Path(images), gen_sha, models["feature_net"], cache_dir)
-    pr = precision_recall(ref_f, gen_f, k=block["precision_recall"]["k"])
-    clip = folder_clip_score(zoo.load_open_clip(models["clip"]), Path(images), prompts,
-                             prefix=block["clip_score"]["prefix"])
+    ref_f = cached_features(Path(reference), ref_sha, models["feature_net"], cache_dir, device)
+    gen_f = cached_features(Path(images), gen_sha, models["feature_net"], cache_dir, device)
+    pr = precision_recall(ref_f, gen_f, k=block["precision_recall"]["k"], device=device)
+    clip = folder_clip_score(zoo.load_open_clip(models["clip"], device), Path(images), prompts,
+                             prefix=block["clip_score"]["prefix"], device=device)
     values = {"fid": fid_from_features(ref_f, gen_f), "kid": kid_from_features(ref_f, gen_f),
               "precision": pr["precision"], "recall": pr["recall"], "clip_score": clip["clip_score"]}
     if attributes is not None:
@@ -87,6 +107,6 @@ def evaluate(images: Path, reference: Path, prompts_file: Path, protocol: str, m
                     images={"path": str(images), "sha256": gen_sha},
                     reference={"path": str(reference), "sha256": ref_sha},
                     models={k: zoo.describe(v) for k, v in models.items() if v},
-                    wall_seconds=round(time.time() - t0, 2))
+                    device=device, wall_seconds=round(time.time() - t0, 2))
     write_json(out, result)
     return result

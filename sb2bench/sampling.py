@@ -150,21 +150,26 @@ def shard_batches(indices: list[int], batch_size: int, shard: int, n_shards: int
     return [b for k, b in enumerate(batches) if k % n_shards == shard]
 
 
+def _render(system: LoadedSystem, prompts: list[dict], folder: Path, batch_size: int, shard: int = 0,
+            n_shards: int = 1) -> None:
+    """This shard's global batches of ``prompts`` as ``folder/{index:06d}.png``."""
+    positions = list(range(len(prompts)))
+    for batch in shard_batches(positions, batch_size, shard, n_shards):
+        rows = [prompts[p] for p in batch]
+        idx = [r["index"] for r in rows]
+        lat = sample_latents(system, [r["caption"] for r in rows], idx, batch[0] // batch_size)
+        for i, img in zip(idx, decode(system, lat)):
+            Image.fromarray(img).save(folder / f"{i:06d}.png")
+
+
 def generate_shard(spec: SystemSpec, prompts: list[dict], out: Path, shard: int = 0, n_shards: int = 1,
                    batch_size: int = 64, threads: int | None = None) -> Path:
     """Render this shard's prompts to ``out/{index:06d}.png`` atomically (all or nothing)."""
     if threads:
         torch.set_num_threads(threads)
     system = load_system(spec)
-    by_index = {p["index"]: p["caption"] for p in prompts}
-    order = [p["index"] for p in prompts]
-    positions = list(range(len(order)))
     with atomic_dir(out) as tmp:
-        for batch in shard_batches(positions, batch_size, shard, n_shards):
-            idx = [order[p] for p in batch]
-            lat = sample_latents(system, [by_index[i] for i in idx], idx, batch[0] // batch_size)
-            for i, img in zip(idx, decode(system, lat)):
-                Image.fromarray(img).save(tmp / f"{i:06d}.png")
+        _render(system, prompts, tmp, batch_size, shard, n_shards)
         write_json(tmp / "shard.json", {"system": asdict(spec), "shard": shard, "n_shards": n_shards,
                                         "batch_size": batch_size, "provenance": system.provenance})
     return out
@@ -196,4 +201,25 @@ def gather_shards(shard_dirs: list[Path], out: Path, expected: int | None = None
         write_json(tmp / "manifest.json", {"system": specs[0]["system"], "provenance": specs[0]["provenance"],
                                            "n_images": n, "n_shards": len(shard_dirs),
                                            "images_sha256": sha256_tree(tmp)})
+    return out
+
+
+
+def generate_sets(spec: SystemSpec, prompt_sets: dict[str, list[dict]], out: Path, batch_size: int = 64,
+                  threads: int | None = None) -> Path:
+    """Render several prompt sets (e.g. the four HPS styles) into ``out/<name>/`` with one model load;
+    the whole folder appears at once or not at all."""
+    from sb2bench.hashing import sha256_tree
+
+    if threads:
+        torch.set_num_threads(threads)
+    system = load_system(spec)
+    with atomic_dir(out) as tmp:
+        for name, prompts in prompt_sets.items():
+            folder = tmp / name
+            folder.mkdir()
+            _render(system, prompts, folder, batch_size)
+            write_json(folder / "manifest.json", {"system": asdict(spec), "provenance": system.provenance,
+                                                  "n_images": len(prompts), "n_shards": 1,
+                                                  "images_sha256": sha256_tree(folder)})
     return out

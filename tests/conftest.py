@@ -65,3 +65,31 @@ def tiny_pipeline_dir(tmp_path_factory, toy_tokenizer):
     (out / "scheduler" / "scheduler_config.json").write_text(json.dumps(DDIM_CONFIG, indent=2))
     write_model_index(out)
     return out
+
+
+class _StubInceptionLayers(torch.nn.Module):
+    def forward(self, x):
+        pooled = torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)  # 3 x 4 x 4 = 48 values
+        return pooled.repeat(1, 43)[:, :2048].reshape(-1, 2048, 1, 1)
+
+
+class _StubInception(torch.nn.Module):
+    """clean-fid's Inception file layout: a ``layers`` module from normalised 299-px input to 2048-d."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = _StubInceptionLayers()
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+@pytest.fixture()
+def stub_inception(tmp_path):
+    """A TorchScript stand-in for clean-fid's inception-2015-12-05.pt (feature d = pooled 4x4 RGB)."""
+    from sb2bench.metrics.features import CLEANFID_FILE
+
+    path = tmp_path / "inception" / CLEANFID_FILE
+    path.parent.mkdir()
+    torch.jit.script(_StubInception()).save(str(path))
+    return path

@@ -78,3 +78,36 @@ def test_complete_part_file_is_finished_without_refetching_bytes(server, tmp_pat
     download(server, tmp_path / "f.bin", SHA)
     assert RangeHandler.requests == [f"bytes={len(PAYLOAD)}-"]
     assert (tmp_path / "f.bin").read_bytes() == PAYLOAD
+
+
+def _zip_bytes() -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("val2014/COCO_val2014_000000000001.jpg", b"jpeg bytes")
+        zf.writestr("val2014/COCO_val2014_000000000002.jpg", b"more bytes")
+    return buf.getvalue()
+
+
+def test_archive_is_verified_then_unpacked_whole(tmp_path, monkeypatch):
+    from sb2bench.download import fetch_and_extract
+
+    payload = _zip_bytes()
+    monkeypatch.setitem(globals(), "PAYLOAD", payload)  # what RangeHandler serves
+    RangeHandler.requests = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/val2014.zip"
+    try:
+        with pytest.raises(ChecksumError, match="no sha256"):
+            fetch_and_extract(url, "", tmp_path / "coco", tmp_path / "coco" / "downloads")
+        tops = fetch_and_extract(url, hashlib.sha256(payload).hexdigest(), tmp_path / "coco",
+                                 tmp_path / "coco" / "downloads")
+    finally:
+        httpd.shutdown()
+    assert tops == [tmp_path / "coco" / "val2014"]
+    assert sorted(p.name for p in tops[0].iterdir()) == ["COCO_val2014_000000000001.jpg",
+                                                        "COCO_val2014_000000000002.jpg"]
+    assert not list((tmp_path / "coco").glob(".extract-*"))

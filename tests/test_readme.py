@@ -18,16 +18,27 @@ def test_setup_commands_present_and_ci_runs_the_test_command():
     assert "bash scripts/setup.sh" in ci and "python -m pytest" in ci and "HF_HUB_OFFLINE=1" in ci
 
 
-def test_paper_config_validates_once_its_prompt_file_exists(tmp_path):
+def test_paper_config_validates_once_its_data_exist(tmp_path):
+    import json
+
     import pytest
+    import yaml
 
     from sb2bench.config import ConfigError
 
-    with pytest.raises(ConfigError, match="teacher_sampling.prompts"):
+    with pytest.raises(ConfigError, match="evaluation.coco.root"):
         load_config(ROOT / "config" / "paper.yaml")
-    prompts = tmp_path / "coco30k.jsonl"
-    prompts.write_text('{"index": 0, "caption": "a cat"}\n')
+    (tmp_path / "coco" / "val2014").mkdir(parents=True)
+    (tmp_path / "coco" / "annotations").mkdir()
+    (tmp_path / "coco" / "annotations" / "captions_val2014.json").write_text(json.dumps({"images": [], "annotations": []}))
+    (tmp_path / "inception-2015-12-05.pt").write_bytes(b"")
+    (tmp_path / "hps" / "benchmark").mkdir(parents=True)
+    (tmp_path / "hps" / "HPS_v2.1_compressed.pt").write_bytes(b"")
     override = tmp_path / "override.yaml"
-    override.write_text(f"teacher_sampling: {{prompts: {prompts}}}\n")
+    override.write_text(yaml.safe_dump({
+        "models": {"feature_net": str(tmp_path / "inception-2015-12-05.pt")},
+        "evaluation": {"coco": {"root": str(tmp_path / "coco")},
+                       "hps": {"checkpoint": str(tmp_path / "hps"), "benchmark": str(tmp_path / "hps" / "benchmark")}}}))
     cfg = load_config(ROOT / "config" / "paper.yaml", override)
     assert cfg["world"] == "real" and cfg["teacher_sampling"]["systems"][3]["kind"] == "onestep"
+    assert cfg["evaluation"]["protocol"] == "sbv2" and cfg["evaluation"]["coco"]["n_prompts"] == 30000

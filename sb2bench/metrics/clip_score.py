@@ -29,11 +29,22 @@ def clip_cosines(clip, images: list[Image.Image], captions: list[str], prefix: s
     return torch.cat(out).numpy()
 
 
-def folder_clip_score(clip, folder: str | Path, prompts: list[dict], prefix: str = "", **kw) -> dict:
+def folder_clip_score(clip, folder: str | Path, prompts: list[dict], prefix: str = "", batch_size: int = 64,
+                      **kw) -> dict:
+    """Mean cosine of ``{index:06d}.png`` against its prompt; images are opened one batch at a time
+    (30K open files would exceed the descriptor limit)."""
     folder = Path(folder)
     paths = [folder / f"{p['index']:06d}.png" for p in prompts]
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise FileNotFoundError(f"{folder}: {len(missing)} images missing, e.g. {missing[0].name}")
-    cos = clip_cosines(clip, [Image.open(p) for p in paths], [p["caption"] for p in prompts], prefix, **kw)
+    cos = []
+    for i in range(0, len(paths), batch_size):
+        images = []
+        for path in paths[i:i + batch_size]:
+            with Image.open(path) as im:
+                images.append(im.convert("RGB"))
+        cos.append(clip_cosines(clip, images, [p["caption"] for p in prompts[i:i + batch_size]], prefix,
+                                batch_size=batch_size, **kw))
+    cos = np.concatenate(cos)
     return {"clip_score": float(cos.mean()), "n": int(len(cos)), "prefix": prefix}

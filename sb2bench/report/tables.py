@@ -9,16 +9,31 @@ import pandas as pd
 from sb2bench.atomic import atomic_file
 
 COLUMNS = {"fid": ("FID ↓", 2), "kid": ("KID ↓", 4), "precision": ("precision ↑", 3), "recall": ("recall ↑", 3),
-           "clip_score": ("CLIP ↑", 3), "attribute_accuracy": ("attribute acc. ↑", 3)}
+           "clip_score": ("CLIP ↑", 3), "attribute_accuracy": ("attribute acc. ↑", 3),
+           "hps_anime": ("HPS anime ↑", 2), "hps_concept_art": ("HPS concept art ↑", 2),
+           "hps_paintings": ("HPS paintings ↑", 2), "hps_photo": ("HPS photo ↑", 2),
+           "hps_average": ("HPS avg ↑", 2)}
+
+
+def read_metrics(files: str | list[str]) -> tuple[dict, dict, int]:
+    """Merge a system's metric files: (values, protocol block, n of the main metrics file)."""
+    files = [files] if isinstance(files, str) else files
+    values, protocol, n = {}, None, None
+    for f in files:
+        rec = json.loads(Path(f).read_text())
+        values.update(rec["metrics"])
+        protocol = protocol or rec["protocol"]
+        n = n if n is not None else rec["n"]
+    return values, protocol, n
 
 
 def write_eval_table(systems: list[dict], out_md: Path, out_csv: Path, title: str) -> pd.DataFrame:
     """``systems``: dicts with label and metrics (path of a metrics.json)."""
     rows, protocol = [], None
     for s in systems:
-        rec = json.loads(Path(s["metrics"]).read_text())
-        protocol = protocol or rec["protocol"]
-        rows.append({"system": s["label"], "n": rec["n"], **rec["metrics"]})
+        values, block, n = read_metrics(s["metrics"])
+        protocol = protocol or block
+        rows.append({"system": s["label"], "n": n, **values})
     df = pd.DataFrame(rows)
     with atomic_file(out_csv) as f:
         df.to_csv(f, index=False)
