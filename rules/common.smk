@@ -35,6 +35,7 @@ HUB_DEPENDS = {"tiny_vae": ["vae"], "teacher": ["vae", "tokenizer"], "turbo": ["
 SYSTEMS = {s["name"]: s for s in config["teacher_sampling"]["systems"]}
 REFERENCE = "reference"  # pseudo-system: the evaluation set's reference renders
 PROTOCOL = protocol_block(config["evaluation"]["protocol"])
+TABLES = {t["id"]: t for t in config["tables"]}
 COCO = config["evaluation"]["coco"]
 COCO_ROOT = (COCO["root"] or "data/coco").rstrip("/")
 HPS = config["evaluation"]["hps"]
@@ -45,6 +46,7 @@ wildcard_constraints:
     shard=r"\d+",
     hubfolder="|".join(HUB_FOLDERS.values()),
     n=r"\d+",
+    table="|".join(TABLES) or "no-tables",
     size=r"\d+",
     style="|".join(HPS_STYLES),
 
@@ -162,6 +164,31 @@ def eval_systems_json():
     return json.dumps({"systems": rows})
 
 
+def table_systems(wildcards):
+    return [r["system"] for r in TABLES[wildcards.table]["rows"] if r.get("system")]
+
+
+def table_metric_files(wildcards):
+    return [f for name in dict.fromkeys(table_systems(wildcards)) for f in metric_files(name)]
+
+
+def table_json(wildcards):
+    """The table entry with each system row labelled as its system is (unless the row names a label)."""
+    table = json.loads(json.dumps(TABLES[wildcards.table]))
+    for r in table["rows"]:
+        if r.get("system") and not r.get("label"):
+            r["label"] = SYSTEMS[r["system"]].get("label", r["system"])
+    return json.dumps(table)
+
+
+def table_metrics_json(wildcards):
+    return json.dumps({name: metric_files(name) for name in table_systems(wildcards)})
+
+
+def table_outputs():
+    return [f"{REPORTS}/{t}.md" for t in TABLES] if evaluated() else []
+
+
 def final_outputs():
     """Reports need the toy evaluation set (attributes, reference renders); other prompt sets get images."""
     hub = [f"{TOY_HUB}/PROVENANCE.md"] if retrain_hub() else []
@@ -169,9 +196,10 @@ def final_outputs():
     # regenerates everything instead of trusting the committed reports
     metrics = [f for name in SYSTEMS for f in metric_files(name)]
     if WORLD == "toy" and config["teacher_sampling"]["prompts"] == "toy_eval":
-        return hub + metrics + [f"{REPORTS}/teacher.md", f"{REPORTS}/teacher_grid.png", f"{REPORTS}/eval.md"]
+        reports = [f"{REPORTS}/teacher.md", f"{REPORTS}/teacher_grid.png", f"{REPORTS}/eval.md"]
+        return hub + metrics + reports + table_outputs()
     if config["teacher_sampling"]["prompts"] == "coco":
-        return metrics + [f"{REPORTS}/eval.md"]
+        return metrics + [f"{REPORTS}/eval.md"] + table_outputs()
     return hub + [f"{RESULTS}/samples/{name}/images" for name in SYSTEMS]
 
 

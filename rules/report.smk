@@ -20,3 +20,24 @@ rule teacher_report:
         "sb2bench report-teacher --systems {params.systems:q} --prompts {input.prompts} "
         "--out-md {output.md} --out-png {output.png} --grid-prompts {params.grid_prompts} "
         "--title 'Toy teacher: samples and attribute accuracy' > {log} 2>&1"
+
+
+rule result_table:
+    input:
+        table_metric_files,
+    output:
+        md=report(f"{REPORTS}/{{table}}.md", caption="../report/result_table.rst", category="Tables"),
+        csv=f"{REPORTS}/{{table}}.csv",
+        tex=f"{REPORTS}/{{table}}.tex",
+    params:
+        table=table_json,
+        metrics=table_metrics_json,
+        world=WORLD,
+        out_dir=output_parent,
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/report/{{table}}.log",
+    shell:
+        "sb2bench report-table --table {params.table:q} --metrics {params.metrics:q} --world {params.world} "
+        "--out-dir {params.out_dir} > {log} 2>&1"

@@ -161,6 +161,12 @@ def cmd_report_eval(a: argparse.Namespace) -> None:
     write_eval_table(a.systems["systems"], Path(a.out_md), Path(a.out_csv), a.title)
 
 
+def cmd_report_table(a: argparse.Namespace) -> None:
+    from sb2bench.report.result_tables import write_result_table
+
+    write_result_table(a.table, a.metrics, a.world, Path(a.out_dir))
+
+
 def cmd_report_teacher(a: argparse.Namespace) -> None:
     from sb2bench.report.teacher import write_teacher_report
 
@@ -309,6 +315,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out-csv", required=True)
     s.add_argument("--title", default="Evaluation")
     s.set_defaults(func=cmd_report_eval)
+
+    s = sub.add_parser("report-table", help="a config-declared table: ours beside the paper's numbers")
+    s.add_argument("--table", type=_json_arg, required=True, help="the table's config entry as JSON")
+    s.add_argument("--metrics", type=_json_arg, required=True, help='{"system": [metric files], ...}')
+    s.add_argument("--world", required=True, choices=["toy", "real"])
+    s.add_argument("--out-dir", required=True)
+    s.set_defaults(func=cmd_report_table)
 
     s = sub.add_parser("report-teacher", help="write the teacher report (grid + accuracy table)")
     s.add_argument("--systems", type=_json_arg, required=True)

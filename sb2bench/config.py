@@ -67,6 +67,7 @@ def check_config(config: dict) -> None:
             raise ConfigError("config key teacher_sampling.prompts: 'toy_eval' exists only in the toy world; "
                               "give 'coco' or a JSON Lines prompt file")
     check_evaluation(config)
+    check_tables(config)
     prompts = config["teacher_sampling"]["prompts"]
     if prompts not in ("toy_eval", "coco"):
         from sb2bench.prompts import PromptFileError, read_prompts
@@ -126,6 +127,33 @@ def check_evaluation(config: dict) -> None:
         _need_path("evaluation.hps.checkpoint", ckpt / HPS_VERSIONS[hps["version"]],
                    f"the folder holding {HPS_VERSIONS[hps['version']]} (download it from xswu/HPSv2)")
         _need_path("evaluation.hps.benchmark", hps["benchmark"], "hpsv2's benchmark prompt folder")
+
+
+def check_tables(config: dict) -> None:
+    """Every table row names a configured system or a paper row that exists; HPS columns need HPS."""
+    from sb2bench.paper_numbers import PaperTableError, paper_table
+
+    systems = {s["name"] for s in config["teacher_sampling"]["systems"]}
+    ids = [t["id"] for t in config["tables"]]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"config key tables: duplicate table ids {sorted({i for i in ids if ids.count(i) > 1})}")
+    for t in config["tables"]:
+        key = f"tables[{t['id']}]"
+        try:
+            paper = paper_table(t["paper_table"]) if t.get("paper_table") else None
+        except (PaperTableError, KeyError) as exc:
+            raise ConfigError(f"config key {key}.paper_table: {exc}") from exc
+        if any(m.startswith("hps_") for m in t["metrics"]) and not config["evaluation"]["hps"]["enabled"]:
+            raise ConfigError(f"config key {key}.metrics: HPS columns need evaluation.hps.enabled: true")
+        for i, r in enumerate(t["rows"]):
+            if not r.get("system") and not r.get("paper_row"):
+                raise ConfigError(f"config key {key}.rows[{i}]: give a system, a paper_row, or both")
+            if r.get("system") and r["system"] not in systems:
+                raise ConfigError(f"config key {key}.rows[{i}].system: {r['system']!r} is not a configured system "
+                                  f"(teacher_sampling.systems: {sorted(systems)})")
+            if r.get("paper_row") and (paper is None or r["paper_row"] not in paper.row_keys):
+                raise ConfigError(f"config key {key}.rows[{i}].paper_row: {r['paper_row']!r} is not a row of "
+                                  f"{t.get('paper_table')!r}" + (f" (rows: {list(paper.row_keys)})" if paper else ""))
 
 
 def check_models(config: dict) -> None:

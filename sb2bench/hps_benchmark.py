@@ -25,6 +25,9 @@ from sb2bench.provenance import record
 
 TOY_STYLE = {"anime": "anime", "concept-art": "concept art", "paintings": "painting", "photo": "photo"}
 HPS_STREAM = 3_000  # seed offset of the toy HPS prompt sets (train 1000, eval 2000)
+# metric keys, named as in the paper's tables (hpsv2 calls the painting set "paintings")
+HPS_METRIC = {"anime": "hps_anime", "concept-art": "hps_concept_art", "paintings": "hps_painting",
+              "photo": "hps_photo"}
 
 
 def toy_style_prompts(style: str, n: int, seed: int) -> list[dict]:
@@ -101,7 +104,7 @@ def evaluate_hps(folders: dict[str, Path], prompt_files: dict[str, Path], protoc
     per_style, n = {}, {}
     for style in HPS_STYLES:
         s = folder_hps(model, tokenizer, folders[style], read_prompts(prompt_files[style]))
-        per_style[f"hps_{style.replace('-', '_')}"] = float(s.mean())
+        per_style[HPS_METRIC[style]] = float(s.mean())
         n[style] = int(len(s))
     metrics = {**per_style, "hps_average": float(np.mean(list(per_style.values())))}
     ckpt = Path(checkpoint_dir) / HPS_VERSIONS[version] if checkpoint_dir else None

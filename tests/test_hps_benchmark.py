@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from sb2bench import zoo
-from sb2bench.hps_benchmark import (benchmark_prompts, evaluate_hps, load_hps_model, toy_style_prompts,
+from sb2bench.hps_benchmark import (HPS_METRIC, benchmark_prompts, evaluate_hps, load_hps_model, toy_style_prompts,
                                     write_style_prompts)
 from sb2bench.metrics.hps import hps_scores
 from sb2bench.prompts import read_prompts
@@ -59,7 +59,7 @@ def test_scores_per_style_and_average_equal_hand_computation(tmp_path):
                                          [r["caption"] for r in read_prompts(prompt_files[style])]).mean().item()
     rec = evaluate_hps(folders, prompt_files, "toy", "v2.1", "toy:clip-toy", None, tmp_path / "hps.json")
     for style in HPS_STYLES:
-        assert rec["metrics"][f"hps_{style.replace('-', '_')}"] == pytest.approx(expected[style], abs=1e-4)
+        assert rec["metrics"][HPS_METRIC[style]] == pytest.approx(expected[style], abs=1e-4)
     assert rec["metrics"]["hps_average"] == pytest.approx(np.mean(list(expected.values())), abs=1e-4)
     assert rec["n"] == {s: 3 for s in HPS_STYLES} and "version" not in rec["protocol"]["hps"]
     assert json.loads((tmp_path / "hps.json").read_text())["metrics"] == rec["metrics"]

@@ -1,6 +1,8 @@
 """The README documents every config key and the two set-up commands that CI runs."""
 from pathlib import Path
 
+import pytest
+
 from sb2bench.config import load_config, schema_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,16 +20,18 @@ def test_setup_commands_present_and_ci_runs_the_test_command():
     assert "bash scripts/setup.sh" in ci and "python -m pytest" in ci and "HF_HUB_OFFLINE=1" in ci
 
 
-def test_paper_config_validates_once_its_data_exist(tmp_path):
+@pytest.mark.parametrize("name", ["paper", "eval_published"])
+def test_paper_configs_validate_once_their_data_exist(tmp_path, name):
     import json
 
-    import pytest
     import yaml
 
     from sb2bench.config import ConfigError
 
     with pytest.raises(ConfigError, match="evaluation.coco.root"):
-        load_config(ROOT / "config" / "paper.yaml")
+        load_config(ROOT / "config" / f"{name}.yaml")
+    for ckpt in ("swiftbrushv2/unet_ema", "swiftbrush/unet"):
+        (tmp_path / "checkpoints" / ckpt).mkdir(parents=True)
     (tmp_path / "coco" / "val2014").mkdir(parents=True)
     (tmp_path / "coco" / "annotations").mkdir()
     (tmp_path / "coco" / "annotations" / "captions_val2014.json").write_text(json.dumps({"images": [], "annotations": []}))
@@ -37,8 +41,11 @@ def test_paper_config_validates_once_its_data_exist(tmp_path):
     override = tmp_path / "override.yaml"
     override.write_text(yaml.safe_dump({
         "models": {"feature_net": str(tmp_path / "inception-2015-12-05.pt")},
+        "teacher_sampling": {"systems": [
+            {**s, "unet": str(tmp_path / "checkpoints" / s["unet"].split("/")[-1])} if s.get("unet") else s
+            for s in yaml.safe_load((ROOT / "config" / f"{name}.yaml").read_text())["teacher_sampling"]["systems"]]},
         "evaluation": {"coco": {"root": str(tmp_path / "coco")},
                        "hps": {"checkpoint": str(tmp_path / "hps"), "benchmark": str(tmp_path / "hps" / "benchmark")}}}))
-    cfg = load_config(ROOT / "config" / "paper.yaml", override)
+    cfg = load_config(ROOT / "config" / f"{name}.yaml", override)
     assert cfg["world"] == "real" and cfg["teacher_sampling"]["systems"][3]["kind"] == "onestep"
     assert cfg["evaluation"]["protocol"] == "sbv2" and cfg["evaluation"]["coco"]["n_prompts"] == 30000

@@ -28,6 +28,10 @@ def test_smoke_dag_end_to_end(tmp_path):
     metrics = json.loads((tmp_path / "results/toy/metrics/turbo-1step/metrics.json").read_text())
     assert set(metrics["metrics"]) >= {"fid", "kid", "precision", "recall", "clip_score", "attribute_accuracy"}
     assert (tmp_path / "reports/toy/teacher_grid.png").stat().st_size > 0
+    hps = json.loads((tmp_path / "results/toy/metrics/turbo-1step/hps.json").read_text())
+    assert set(hps["metrics"]) == {"hps_anime", "hps_concept_art", "hps_painting", "hps_photo", "hps_average"}
+    table = (tmp_path / "reports/toy/table1.md").read_text()
+    assert "[SBv2 T1]" in table and "SwiftBrush (paper only) | 15.46" in table
     hub = tmp_path / "results/toy/hub"
     for folder in ("sd-toy/unet", "sd-toy-turbo/unet", "taesd-toy", "clip-toy", "inception-toy",
                    "classifier-toy", "vae-toy", "tokenizer-toy"):

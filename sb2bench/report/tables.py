@@ -11,7 +11,7 @@ from sb2bench.atomic import atomic_file
 COLUMNS = {"fid": ("FID ↓", 2), "kid": ("KID ↓", 4), "precision": ("precision ↑", 3), "recall": ("recall ↑", 3),
            "clip_score": ("CLIP ↑", 3), "attribute_accuracy": ("attribute acc. ↑", 3),
            "hps_anime": ("HPS anime ↑", 2), "hps_concept_art": ("HPS concept art ↑", 2),
-           "hps_paintings": ("HPS paintings ↑", 2), "hps_photo": ("HPS photo ↑", 2),
+           "hps_painting": ("HPS painting ↑", 2), "hps_photo": ("HPS photo ↑", 2),
            "hps_average": ("HPS avg ↑", 2)}
 
 
