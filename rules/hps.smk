@@ -31,6 +31,7 @@ rule hps_sample:
         system=system_json,
         styles=" ".join(HPS_STYLES),
         batch_size=config["teacher_sampling"]["batch_size"],
+        runtime=f"--device {config['teacher_sampling']['device']} --dtype {config['teacher_sampling']['dtype']}",
     threads: config["teacher_sampling"]["threads"]
     conda:
         CONDA_ENV
@@ -40,7 +41,7 @@ rule hps_sample:
         f"{BENCH}/hps/{{system}}.tsv"
     shell:
         "{params.env}sb2bench sample-sets --system {params.system:q} --names {params.styles} "
-        "--prompts {input.prompts} --out {output} --batch-size {params.batch_size} --threads {threads} > {log} 2>&1"
+        "--prompts {input.prompts} --out {output} --batch-size {params.batch_size} {params.runtime} --threads {threads} > {log} 2>&1"
 
 
 rule hps_score:

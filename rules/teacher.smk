@@ -11,6 +11,7 @@ rule sample_shard:
         env=hub_env(),
         system=system_json,
         batch_size=config["teacher_sampling"]["batch_size"],
+        runtime=f"--device {config['teacher_sampling']['device']} --dtype {config['teacher_sampling']['dtype']}",
     threads: config["teacher_sampling"]["threads"]
     conda:
         CONDA_ENV
@@ -20,7 +21,7 @@ rule sample_shard:
         f"{BENCH}/sample/{{system}}/{{shard}}-of-{{n}}.tsv"
     shell:
         "{params.env}sb2bench sample --system {params.system:q} --prompts {input.prompts} --out {output} "
-        "--shard {wildcards.shard} --n-shards {wildcards.n} --batch-size {params.batch_size} "
+        "--shard {wildcards.shard} --n-shards {wildcards.n} --batch-size {params.batch_size} {params.runtime} "
         "--threads {threads} > {log} 2>&1"
 
 

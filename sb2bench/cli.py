@@ -69,7 +69,7 @@ def cmd_sample(a: argparse.Namespace) -> None:
 
     spec = SystemSpec.from_dict(a.system)
     prompts = read_prompts(a.prompts)
-    generate_shard(spec, prompts, Path(a.out), a.shard, a.n_shards, a.batch_size, a.threads)
+    generate_shard(spec, prompts, Path(a.out), a.shard, a.n_shards, a.batch_size, a.threads, a.device, a.dtype)
 
 
 def cmd_sample_sets(a: argparse.Namespace) -> None:
@@ -79,7 +79,7 @@ def cmd_sample_sets(a: argparse.Namespace) -> None:
     if len(a.names) != len(a.prompts):
         raise SystemExit(f"--names ({len(a.names)}) and --prompts ({len(a.prompts)}) must pair up")
     sets = {n: read_prompts(f) for n, f in zip(a.names, a.prompts)}
-    generate_sets(SystemSpec.from_dict(a.system), sets, Path(a.out), a.batch_size, a.threads)
+    generate_sets(SystemSpec.from_dict(a.system), sets, Path(a.out), a.batch_size, a.threads, a.device, a.dtype)
 
 
 def cmd_gather(a: argparse.Namespace) -> None:
@@ -223,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n-shards", type=int, default=1)
     s.add_argument("--batch-size", type=int, default=64)
     s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("sample-sets", help="generate several prompt sets (HPS styles) with one model load")
@@ -232,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--batch-size", type=int, default=64)
     s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     s.set_defaults(func=cmd_sample_sets)
 
     s = sub.add_parser("gather", help="merge shard folders into one image folder")

@@ -66,6 +66,9 @@ def check_config(config: dict) -> None:
         if config["teacher_sampling"]["prompts"] == "toy_eval":
             raise ConfigError("config key teacher_sampling.prompts: 'toy_eval' exists only in the toy world; "
                               "give 'coco' or a JSON Lines prompt file")
+    ts = config["teacher_sampling"]
+    if ts["device"] == "cpu" and ts["dtype"] != "float32":
+        raise ConfigError(f"config key teacher_sampling.dtype: {ts['dtype']} needs a GPU; use float32 with device cpu")
     check_evaluation(config)
     check_tables(config)
     prompts = config["teacher_sampling"]["prompts"]

@@ -55,9 +55,27 @@ class LoadedSystem:
     tokenizer: object
     scheduler: object
     provenance: dict = field(default_factory=dict)
+    device: str = "cpu"
+    dtype: torch.dtype = torch.float32
 
 
-def load_system(spec: SystemSpec) -> LoadedSystem:
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def resolve_runtime(device: str = "auto", dtype: str = "float32") -> tuple[str, torch.dtype]:
+    """(device, dtype) of a sampling job; half precision only on CUDA (CPU kernels are slow or missing)."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("teacher_sampling.device is 'cuda' but torch sees no GPU; use 'auto' or 'cpu'")
+    if dtype not in DTYPES:
+        raise ValueError(f"teacher_sampling.dtype {dtype!r}: choose one of {sorted(DTYPES)}")
+    if device == "cpu" and dtype != "float32":
+        raise ValueError(f"teacher_sampling.dtype {dtype!r} needs a GPU; use float32 on the CPU")
+    return device, DTYPES[dtype]
+
+
+def load_system(spec: SystemSpec, device: str = "cpu", dtype: torch.dtype = torch.float32) -> LoadedSystem:
     if spec.unet == "random":
         from diffusers import UNet2DConditionModel
 
@@ -72,7 +90,9 @@ def load_system(spec: SystemSpec) -> LoadedSystem:
         spec=spec, unet=unet.eval(), vae=zoo.load_vae(spec.pipeline).eval(),
         text_encoder=zoo.load_text_encoder(spec.pipeline).eval(),
         tokenizer=zoo.load_tokenizer(spec.pipeline), scheduler=zoo.load_scheduler(spec.pipeline, sched_name),
-        provenance={"pipeline": zoo.describe(spec.pipeline), "unet": unet_prov})
+        provenance={"pipeline": zoo.describe(spec.pipeline), "unet": unet_prov}, device=device, dtype=dtype)
+    for module in (system.unet, system.vae, system.text_encoder):
+        module.to(device=device, dtype=dtype)
     return system
 
 
@@ -95,13 +115,13 @@ def encode_prompts(system: LoadedSystem, captions: list[str]) -> torch.Tensor:
     tok = system.tokenizer
     ids = tok(captions, padding="max_length", truncation=True, max_length=tok.model_max_length,
               return_tensors="pt").input_ids
-    return system.text_encoder(ids)[0]
+    return system.text_encoder(ids.to(system.device))[0]
 
 
 @torch.no_grad()
 def decode(system: LoadedSystem, latents: torch.Tensor) -> np.ndarray:
-    images = system.vae.decode(latents / system.vae.config.scaling_factor).sample
-    images = ((images + 1) / 2).clamp(0, 1)
+    images = system.vae.decode(latents.to(system.dtype) / system.vae.config.scaling_factor).sample
+    images = ((images.float().cpu() + 1) / 2).clamp(0, 1)
     return (images.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
 
 
@@ -113,7 +133,8 @@ def latent_shape(system: LoadedSystem) -> tuple[int, int, int]:
 @torch.no_grad()
 def sample_latents(system: LoadedSystem, captions: list[str], indices: list[int], batch_id: int) -> torch.Tensor:
     spec = system.spec
-    noise = initial_noise(indices, latent_shape(system), spec.seed)
+    # noise is drawn on the CPU from (seed, index), so every device starts from the same latents
+    noise = initial_noise(indices, latent_shape(system), spec.seed).to(system.device, system.dtype)
     cond = encode_prompts(system, captions)
     if spec.kind == "onestep":
         return one_step_x0(system.unet, system.scheduler, noise, cond)
@@ -136,8 +157,8 @@ def sample_latents(system: LoadedSystem, captions: list[str], indices: list[int]
 def one_step_x0(unet, scheduler, noise: torch.Tensor, cond: torch.Tensor, t: int | None = None) -> torch.Tensor:
     """The student's image: x0 = (z - sqrt(1 - abar) eps) / sqrt(abar) at t = T - 1."""
     t = scheduler.config.num_train_timesteps - 1 if t is None else t
-    abar = scheduler.alphas_cumprod[t].to(noise.dtype)
-    tt = torch.full((len(noise),), t, dtype=torch.long)
+    abar = scheduler.alphas_cumprod[t].to(noise.device, noise.dtype)
+    tt = torch.full((len(noise),), t, dtype=torch.long, device=noise.device)
     eps = unet(noise, tt, cond).sample
     return (noise - (1 - abar).sqrt() * eps) / abar.sqrt()
 
@@ -148,6 +169,13 @@ def shard_batches(indices: list[int], batch_size: int, shard: int, n_shards: int
         raise ValueError(f"shard {shard} out of range for {n_shards} shards")
     batches = [indices[i:i + batch_size] for i in range(0, len(indices), batch_size)]
     return [b for k, b in enumerate(batches) if k % n_shards == shard]
+
+
+def runtime_record(system: LoadedSystem) -> dict:
+    """Where the images were computed; images are reproducible on the same device type and dtype."""
+    gpu = torch.cuda.get_device_name(0) if system.device == "cuda" else None
+    return {"device": system.device, "dtype": str(system.dtype).removeprefix("torch."), "gpu": gpu,
+            "torch": torch.__version__}
 
 
 def _render(system: LoadedSystem, prompts: list[dict], folder: Path, batch_size: int, shard: int = 0,
@@ -163,15 +191,18 @@ def _render(system: LoadedSystem, prompts: list[dict], folder: Path, batch_size:
 
 
 def generate_shard(spec: SystemSpec, prompts: list[dict], out: Path, shard: int = 0, n_shards: int = 1,
-                   batch_size: int = 64, threads: int | None = None) -> Path:
+                   batch_size: int = 64, threads: int | None = None, device: str = "cpu",
+                   dtype: str = "float32") -> Path:
     """Render this shard's prompts to ``out/{index:06d}.png`` atomically (all or nothing)."""
     if threads:
         torch.set_num_threads(threads)
-    system = load_system(spec)
+    dev, dt = resolve_runtime(device, dtype)
+    system = load_system(spec, dev, dt)
     with atomic_dir(out) as tmp:
         _render(system, prompts, tmp, batch_size, shard, n_shards)
         write_json(tmp / "shard.json", {"system": asdict(spec), "shard": shard, "n_shards": n_shards,
-                                        "batch_size": batch_size, "provenance": system.provenance})
+                                        "batch_size": batch_size, "runtime": runtime_record(system),
+                                        "provenance": system.provenance})
     return out
 
 
@@ -198,7 +229,12 @@ def gather_shards(shard_dirs: list[Path], out: Path, expected: int | None = None
             raise ValueError(f"gathered {n} images from {len(shard_dirs)} shards, expected {expected}")
         if len({json.dumps(s["system"], sort_keys=True) for s in specs}) != 1:
             raise ValueError("shards were generated by different system specs; delete them and rerun")
+        runtimes = {(s.get("runtime") or {}).get("dtype") for s in specs}
+        if len(runtimes) != 1:
+            raise ValueError(f"shards were generated in different precisions {sorted(map(str, runtimes))}; "
+                             f"delete them and rerun with one teacher_sampling.dtype")
         write_json(tmp / "manifest.json", {"system": specs[0]["system"], "provenance": specs[0]["provenance"],
+                                           "runtime": [s.get("runtime") for s in specs],
                                            "n_images": n, "n_shards": len(shard_dirs),
                                            "images_sha256": sha256_tree(tmp)})
     return out
@@ -206,20 +242,21 @@ def gather_shards(shard_dirs: list[Path], out: Path, expected: int | None = None
 
 
 def generate_sets(spec: SystemSpec, prompt_sets: dict[str, list[dict]], out: Path, batch_size: int = 64,
-                  threads: int | None = None) -> Path:
+                  threads: int | None = None, device: str = "cpu", dtype: str = "float32") -> Path:
     """Render several prompt sets (e.g. the four HPS styles) into ``out/<name>/`` with one model load;
     the whole folder appears at once or not at all."""
     from sb2bench.hashing import sha256_tree
 
     if threads:
         torch.set_num_threads(threads)
-    system = load_system(spec)
+    system = load_system(spec, *resolve_runtime(device, dtype))
     with atomic_dir(out) as tmp:
         for name, prompts in prompt_sets.items():
             folder = tmp / name
             folder.mkdir()
             _render(system, prompts, folder, batch_size)
             write_json(folder / "manifest.json", {"system": asdict(spec), "provenance": system.provenance,
+                                                  "runtime": [runtime_record(system)],
                                                   "n_images": len(prompts), "n_shards": 1,
                                                   "images_sha256": sha256_tree(folder)})
     return out

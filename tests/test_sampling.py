@@ -133,3 +133,28 @@ def test_prompt_file_errors(tmp_path):
         read_prompts(dup)
     with pytest.raises(PromptFileError, match="does not exist"):
         read_prompts(tmp_path / "nope.jsonl")
+
+
+def test_runtime_is_recorded_and_half_precision_needs_a_gpu(tiny_pipeline_dir, tmp_path):
+    import json
+
+    import pytest
+
+    from sb2bench.sampling import resolve_runtime
+
+    with pytest.raises(ValueError, match="needs a GPU"):
+        resolve_runtime("cpu", "float16")
+    with pytest.raises(ValueError, match="float64"):
+        resolve_runtime("cpu", "float64")
+    spec = SystemSpec(name="s", pipeline=str(tiny_pipeline_dir), kind="onestep")
+    prompts = [{"index": 0, "caption": "a red circle"}, {"index": 1, "caption": "a blue square"}]
+    shard = generate_shard(spec, prompts, tmp_path / "shard", batch_size=2, device="auto")
+    meta = json.loads((shard / "shard.json").read_text())
+    assert meta["runtime"]["dtype"] == "float32" and meta["runtime"]["device"] in ("cpu", "cuda")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "shard.json").write_text(json.dumps({**meta, "runtime": {**meta["runtime"], "dtype": "float16"}}))
+    with pytest.raises(ValueError, match="different precisions"):
+        gather_shards([shard, other], tmp_path / "images")
+    manifest = json.loads((gather_shards([shard], tmp_path / "ok") / "manifest.json").read_text())
+    assert manifest["runtime"][0]["dtype"] == "float32"
