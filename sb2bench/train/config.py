@@ -1,0 +1,201 @@
+"""The run config of a VSD training run: one flat dataclass, paper values as defaults.
+
+Flat (not nested) so the lead can mirror it one-to-one in the JSON schema and so a run folder's
+``train_config.json`` is readable at a glance. Defaults are SwiftBrush v2's published settings
+where the paper gives them (arXiv 2408.14176 §5.1, see reference/paper_facts.md §1.2-1.3) and the
+SwiftBrush v1 code otherwise; ``TOY_OVERRIDES`` holds the values that work on the CPU toy world.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from sb2bench.hashing import sha256_json
+
+SCHEMES = ("full", "lora")
+CLIP_MODES = ("none", "clamped", "unclamped")
+SCHEDULES = ("constant", "linear", "cosine")
+WEIGHTINGS = ("one_minus_alpha_bar", "constant")
+LORA_LOSS_WEIGHTINGS = ("alpha_bar", "none")
+NONFINITE_POLICIES = ("raise", "skip")
+PRECISIONS = ("auto", "no", "bf16")  # fp16 would need a grad scaler: not supported
+DEVICES = ("auto", "cpu", "cuda")
+ATTN_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
+
+# Keys that change how a run is observed or stored, never what it computes: a resumed run may
+# change them without invalidating its checkpoints.
+NON_SEMANTIC = ("threads", "checkpoint_every", "checkpoint_total_limit", "log_every", "sample_every",
+                "sample_prompts", "tensorboard", "text_embedding_cache", "resume")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every knob of a run. Comments give the paper value and its source."""
+
+    # -- models and data
+    teacher: str = ""                      # zoo spec of the frozen teacher pipeline (SD 2.1-base) [required]
+    student_init: str = ""                 # zoo spec whose UNet initialises the student (sd-turbo = v2) [required]
+    student_init_subfolder: str = "unet"   # UNet subfolder of student_init ("" = the folder itself)
+    prompts: str = ""                      # JSONL prompt file (index, caption) [required]
+    scheme: str = "full"                   # "full" fine-tune (Model A) or "lora" student (Model B)
+    seed: int = 0
+    max_steps: int = 1000                  # student updates (SBv2: not stated)
+    batch_size: int = 16                   # per process (SBv2: 16 per GPU x 4)
+    # -- student optimiser
+    student_lr: float = 1e-6               # SBv2 §5.1
+    student_lora_rank: int = 256           # SBv2 §5.1 (scheme B)
+    student_lora_alpha: float = 512.0      # SBv2 §5.1 (scheme B)
+    student_lora_targets: list = field(default_factory=lambda: list(ATTN_TARGETS))
+    lr_warmup_steps: int = 0
+    adam_beta1: float = 0.9                # SBv2: not stated (torch default)
+    adam_beta2: float = 0.999
+    adam_weight_decay: float = 1e-2        # SBv2: not stated (torch AdamW default)
+    adam_eps: float = 1e-8
+    max_grad_norm: float = 1.0             # SBv1 code
+    # -- VSD
+    student_timestep: int = -1             # -1 = num_train_timesteps - 1 (= 999), SBv1/SBv2 inference
+    t_min: int = 20                        # SBv1: t ~ U{20..980}
+    t_max: int = 980
+    teacher_cfg: float = 4.5               # SBv2 §5.1
+    lora_cfg: float = 4.5                  # SBv1 code uses the teacher's scale; ProlificDreamer uses 1
+    weighting: str = "one_minus_alpha_bar"  # w(t) = 1 - abar_t = sigma_t^2 (SBv1)
+    # -- LoRA teacher (the "fake score" of VSD)
+    lora_rank: int = 64                    # SBv2 §5.1
+    lora_alpha: float = 128.0              # SBv2 §5.1
+    lora_lr: float = 1e-3                  # SBv2 §5.1
+    lora_targets: list = field(default_factory=lambda: list(ATTN_TARGETS))  # SBv1: to_q, to_v only
+    lora_updates_per_step: int = 1         # SBv1/SBv2: 1 (alternating)
+    lora_null_prompt_prob: float = 0.1     # SBv1: 10 % caption dropout so the LoRA teacher supports CFG
+    lora_loss_weighting: str = "alpha_bar"  # SBv1: MSE(sqrt(abar) eps_psi, sqrt(abar) eps) = abar-weighted
+    # -- clamped CLIP loss (SBv2 Eq. 5)
+    clip_loss: str = "none"                # "none" | "clamped" max(0, tau - cos) | "unclamped" 1 - cos
+    clip_model: str | None = None          # open_clip spec (SBv2: ViT-B/32) [required when clip_loss != none]
+    clip_decoder: str | None = None        # AutoencoderTiny or pipeline spec; None = the teacher's VAE
+    clip_tau: float = 0.35                 # SBv2 §5.1
+    clip_weight: float = 0.1               # SBv2 §5.1 (start value)
+    clip_schedule: str = "linear"          # SBv2: "gradually reduced to zero" (shape unverified)
+    clip_prompt_prefix: str = ""
+    # -- engineering
+    ema_decay: float | None = None         # None = no EMA student (SBv2 ships unet_ema; decay unknown)
+    mixed_precision: str = "auto"          # auto = bf16 autocast on CUDA, fp32 on CPU
+    device: str = "auto"
+    gradient_checkpointing: bool = False
+    nonfinite: str = "raise"               # "raise" or "skip" a step whose loss/grad is NaN/inf
+    max_nonfinite_skips: int = 10          # with "skip": give up after this many skipped steps
+    threads: int | None = None             # torch.set_num_threads
+    text_embedding_cache: str | None = None  # folder; None = <out>/cache
+    checkpoint_every: int = 500
+    checkpoint_total_limit: int | None = 2
+    resume: bool = True                    # resume from the latest checkpoint-* in out_dir
+    log_every: int = 10
+    sample_every: int = 0                  # 0 = no sample grids
+    sample_prompts: int = 8
+    tensorboard: bool = False
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        """Validate a plain dict (unknown keys, types, ranges) with errors that name the key and the fix."""
+        if not isinstance(d, dict):
+            raise TypeError(f"train config must be a dict/JSON object, got {type(d).__name__}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - set(fields))
+        if unknown:
+            raise ValueError(f"train config: unknown key(s) {unknown}; allowed keys: {sorted(fields)}")
+        kw = {}
+        for name, value in d.items():
+            kw[name] = _coerce(name, value, _default(fields[name]))
+        cfg = cls(**kw)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        def need(ok: bool, key: str, msg: str) -> None:
+            if not ok:
+                raise ValueError(f"train config key {key!r}: {msg}")
+
+        for key in ("teacher", "student_init", "prompts"):
+            need(bool(getattr(self, key)), key, "is required (a zoo spec / prompt-file path)")
+        choices = {"scheme": SCHEMES, "clip_loss": CLIP_MODES, "clip_schedule": SCHEDULES,
+                   "weighting": WEIGHTINGS, "lora_loss_weighting": LORA_LOSS_WEIGHTINGS,
+                   "nonfinite": NONFINITE_POLICIES, "mixed_precision": PRECISIONS, "device": DEVICES}
+        for key, allowed in choices.items():
+            need(getattr(self, key) in allowed, key, f"is {getattr(self, key)!r}; choose one of {list(allowed)}")
+        for key in ("max_steps", "batch_size", "student_lora_rank", "lora_rank", "lora_updates_per_step",
+                    "checkpoint_every", "log_every", "sample_prompts"):
+            need(getattr(self, key) >= 1, key, f"must be >= 1 (got {getattr(self, key)})")
+        for key in ("student_lr", "lora_lr", "student_lora_alpha", "lora_alpha", "max_grad_norm", "adam_eps"):
+            need(getattr(self, key) > 0, key, f"must be > 0 (got {getattr(self, key)})")
+        need(0 <= self.t_min <= self.t_max <= 999, "t_min/t_max", f"need 0 <= t_min <= t_max <= 999 "
+             f"(got {self.t_min}, {self.t_max})")
+        need(0 <= self.lora_null_prompt_prob < 1, "lora_null_prompt_prob", "must be in [0, 1)")
+        need(self.clip_weight >= 0, "clip_weight", "must be >= 0")
+        need(-1 <= self.clip_tau <= 1, "clip_tau", "is a cosine margin, must be in [-1, 1]")
+        need(self.clip_loss == "none" or bool(self.clip_model), "clip_model",
+             f"is required with clip_loss={self.clip_loss!r} (e.g. 'toy:clip-toy' or 'ViT-B-32:laion2b_s34b_b79k')")
+        need(self.ema_decay is None or 0 < self.ema_decay < 1, "ema_decay", "must be null or in (0, 1)")
+        need(self.sample_every >= 0, "sample_every", "must be >= 0 (0 = off)")
+        need(self.checkpoint_total_limit is None or self.checkpoint_total_limit >= 1, "checkpoint_total_limit",
+             "must be null (keep all) or >= 1")
+        need(self.max_nonfinite_skips >= 0, "max_nonfinite_skips", "must be >= 0")
+        need(self.student_timestep == -1 or 0 <= self.student_timestep <= 999, "student_timestep",
+             "must be -1 (last training timestep) or in [0, 999]")
+        for key in ("student_lora_targets", "lora_targets"):
+            v = getattr(self, key)
+            need(isinstance(v, list) and v and all(isinstance(s, str) for s in v), key,
+                 "must be a non-empty list of module names, e.g. ['to_q', 'to_k', 'to_v', 'to_out.0']")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def semantic_hash(self) -> str:
+        """Hash of the keys that change the computation; checkpoints refuse a run whose hash differs."""
+        d = {k: v for k, v in self.to_dict().items() if k not in NON_SEMANTIC}
+        return sha256_json(d)[:16]
+
+
+def _default(f: dataclasses.Field) -> Any:
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+# Keys that accept null, with the type of a non-null value.
+NULLABLE = {"clip_model": str, "clip_decoder": str, "ema_decay": float, "threads": int,
+            "text_embedding_cache": str, "checkpoint_total_limit": int}
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    """Accept JSON types; ints for floats; reject bools for numbers and anything else mistyped."""
+    if value is None:
+        if name in NULLABLE:
+            return None
+        raise ValueError(f"train config key {name!r}: null is not allowed; remove the key for the default "
+                         f"{default!r}")
+    if name in NULLABLE:
+        default = NULLABLE[name]()
+    kind = type(default)
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif kind is list:
+        ok = isinstance(value, (list, tuple))
+        value = list(value) if ok else value
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        raise ValueError(f"train config key {name!r}: expected {kind.__name__}, got {value!r} "
+                         f"({type(value).__name__})")
+    return value
+
+
+# The CPU toy world (calibration notes §3 + recommendation 4): the paper's lr 1e-6 does nothing in a
+# few hundred steps at this scale, LoRA-teacher CFG 4.5 made the prototype collapse, 2-3 LoRA
+# updates per student update let the fake score keep up. Ranks are scaled to the tiny UNet.
+TOY_OVERRIDES: dict[str, Any] = {
+    "batch_size": 32, "student_lr": 2e-5, "lora_cfg": 1.0, "lora_updates_per_step": 2,
+    "lora_rank": 8, "lora_alpha": 16.0, "student_lora_rank": 16, "student_lora_alpha": 32.0,
+    "threads": 1, "checkpoint_every": 100, "log_every": 10,
+}

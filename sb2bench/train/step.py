@@ -1,0 +1,145 @@
+"""One training iteration: the student turn (VSD [+ CLIP]) then the LoRA-teacher turn(s).
+
+Every random draw comes from one CPU generator, in a fixed order, so a run resumed from a
+checkpoint (which stores that generator) repeats the uninterrupted run bit for bit on CPU.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from sb2bench.train import losses
+from sb2bench.train.config import TrainConfig
+from sb2bench.train.student import predict_x0
+
+
+class NonFiniteError(FloatingPointError):
+    """A NaN/inf loss or gradient: the run diverged (or a model produced garbage)."""
+
+
+@dataclass
+class Parts:
+    """Everything a step touches. ``acp`` = the scheduler's alphas_cumprod on the device."""
+
+    cfg: TrainConfig
+    student: torch.nn.Module
+    teacher: object  # SharedTeacher
+    scheduler: object
+    acp: torch.Tensor
+    student_t: int
+    opt_student: torch.optim.Optimizer
+    opt_lora: torch.optim.Optimizer
+    lr_student: object
+    lr_lora: object
+    accelerator: object
+    gen: torch.Generator
+    clip: object | None = None
+    ema: object | None = None
+    nonfinite_skips: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+
+def _randn(p: Parts, shape) -> torch.Tensor:
+    return torch.randn(shape, generator=p.gen).to(p.device)
+
+
+def _randint(p: Parts, lo: int, hi_inclusive: int, n: int) -> torch.Tensor:
+    return torch.randint(lo, hi_inclusive + 1, (n,), generator=p.gen).to(p.device)
+
+
+def _guard(p: Parts, step: int, what: str, value: torch.Tensor) -> bool:
+    """True when finite. Otherwise raise (policy "raise") or count a skip (policy "skip")."""
+    if torch.isfinite(value).all():
+        return True
+    hint = ("lower student_lr / lora_lr, check the teacher and init weights, or set nonfinite='skip' to "
+            "skip such steps")
+    if p.cfg.nonfinite == "raise":
+        raise NonFiniteError(f"step {step}: non-finite {what} ({value.flatten()[:4].tolist()}); {hint}")
+    p.nonfinite_skips += 1
+    if p.nonfinite_skips > p.cfg.max_nonfinite_skips:
+        raise NonFiniteError(f"step {step}: {p.nonfinite_skips} non-finite steps skipped (last: {what}), more "
+                             f"than max_nonfinite_skips={p.cfg.max_nonfinite_skips}; {hint}")
+    print(f"[train] step {step}: non-finite {what}, update skipped ({p.nonfinite_skips} so far)", flush=True)
+    return False
+
+
+def student_turn(p: Parts, step: int, cond, null, captions: list[str]) -> tuple[torch.Tensor | None, dict]:
+    """VSD (+ CLIP) update of the student; returns the detached x0 for the LoRA turn (None if skipped)."""
+    cfg, acc, b = p.cfg, p.accelerator, len(cond)
+    latent_shape = (b, p.student.config.in_channels, p.student.config.sample_size, p.student.config.sample_size)
+    z = _randn(p, latent_shape)
+    t = _randint(p, cfg.t_min, cfg.t_max, b)
+    noise = _randn(p, latent_shape)
+    with acc.autocast():
+        x0 = predict_x0(p.student, p.acp, z, cond, p.student_t)
+        x_t = p.scheduler.add_noise(x0.detach(), noise, t)
+        uncond = null.expand_as(cond)
+        with torch.no_grad():
+            with p.teacher.frozen():
+                eps_teacher = p.teacher.eps(x_t, t, cond, uncond, cfg.teacher_cfg)
+            eps_lora = p.teacher.eps(x_t, t, cond, uncond, cfg.lora_cfg)
+        grad = losses.vsd_grad(eps_teacher, eps_lora, losses.vsd_weight(p.acp, t, cfg.weighting))
+        loss_vsd = losses.vsd_loss(x0, grad)
+        loss, logs = loss_vsd, {"loss_vsd": loss_vsd.item()}
+        if p.clip is not None:
+            weight = losses.schedule_weight(step, cfg.max_steps, cfg.clip_weight, cfg.clip_schedule)
+            cos = p.clip.cosines(x0, captions)
+            loss_clip = losses.clip_loss(cos, cfg.clip_loss, cfg.clip_tau)
+            loss = loss + weight * loss_clip
+            logs.update(loss_clip=loss_clip.item(), clip_weight=weight, clip_cos=cos.mean().item())
+    logs.update(x0_std=x0.detach().std().item(), x0_mean=x0.detach().mean().item())
+    p.opt_student.zero_grad(set_to_none=True)
+    ok = _guard(p, step, "student x0", x0.detach()) and _guard(p, step, "student loss", loss.detach())
+    if ok:
+        acc.backward(loss)
+        norm = acc.clip_grad_norm_([q for q in p.student.parameters() if q.requires_grad], cfg.max_grad_norm)
+        ok = _guard(p, step, "student gradient norm", norm.detach())
+        logs["grad_norm_student"] = norm.item()
+    if ok:
+        p.opt_student.step()
+        if p.ema is not None:
+            p.ema.update(p.student)
+    p.opt_student.zero_grad(set_to_none=True)
+    p.lr_student.step()
+    return (x0.detach() if ok else None), logs
+
+
+def lora_turn(p: Parts, step: int, x0: torch.Tensor, cond, null) -> dict:
+    """``lora_updates_per_step`` denoising updates of the LoRA teacher on the student's own samples."""
+    cfg, acc, b = p.cfg, p.accelerator, len(x0)
+    losses_, norms = [], []
+    for _ in range(cfg.lora_updates_per_step):
+        t = _randint(p, 0, p.scheduler.config.num_train_timesteps - 1, b)
+        noise = _randn(p, x0.shape)
+        drop = (torch.rand(b, generator=p.gen) < cfg.lora_null_prompt_prob).to(p.device).view(-1, 1, 1)
+        c = torch.where(drop, null.expand_as(cond), cond)
+        with acc.autocast():
+            x_t = p.scheduler.add_noise(x0, noise, t)
+            eps = p.teacher.unet(x_t, t, c).sample
+            abar = p.acp[t] if cfg.lora_loss_weighting == "alpha_bar" else None
+            loss = losses.lora_denoise_loss(eps, noise, abar)
+        p.opt_lora.zero_grad(set_to_none=True)
+        if _guard(p, step, "LoRA-teacher loss", loss.detach()):
+            acc.backward(loss)
+            norm = acc.clip_grad_norm_(p.teacher.lora_parameters(), cfg.max_grad_norm)
+            if _guard(p, step, "LoRA-teacher gradient norm", norm.detach()):
+                p.opt_lora.step()
+            norms.append(norm.item())
+        p.opt_lora.zero_grad(set_to_none=True)
+        p.lr_lora.step()
+        losses_.append(loss.item())
+    return {"loss_lora": sum(losses_) / len(losses_), "grad_norm_lora": sum(norms) / max(1, len(norms))}
+
+
+def train_step(p: Parts, step: int, cond_all: torch.Tensor, null: torch.Tensor, captions_all: list[str]) -> dict:
+    """Draw a batch of prompts, then the student turn, then the LoRA-teacher turn."""
+    idx = torch.randint(0, len(cond_all), (p.cfg.batch_size,), generator=p.gen)
+    cond, captions = cond_all[idx].to(p.device), [captions_all[i] for i in idx.tolist()]
+    null = null.to(p.device)
+    x0, logs = student_turn(p, step, cond, null, captions)
+    if x0 is not None:
+        logs.update(lora_turn(p, step, x0, cond, null))
+    logs.update(lr_student=p.lr_student.get_last_lr()[0], lr_lora=p.lr_lora.get_last_lr()[0],
+                nonfinite_skips=p.nonfinite_skips)
+    return logs

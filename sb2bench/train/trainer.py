@@ -1,0 +1,160 @@
+"""``run(config, out_dir)``: build the parts, resume from the latest checkpoint, loop, export.
+
+Folder layout of ``out_dir``: ``checkpoints/checkpoint-{step}/``, ``log.csv``, ``samples/``,
+``cache/`` (text embeddings unless ``text_embedding_cache`` is set), ``student/`` (final, see
+export.py). Rerunning a finished run returns ``student/`` at once; rerunning an interrupted one
+resumes from its latest checkpoint, provided the config's semantic hash is unchanged.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+from sb2bench import zoo
+from sb2bench.prompts import read_prompts
+from sb2bench.train import checkpoint, lora
+from sb2bench.train.clip_guidance import ClipScorer, load_decoder
+from sb2bench.train.config import TrainConfig
+from sb2bench.train.ema import TrainableEMA
+from sb2bench.train.embeddings import prompt_embeddings
+from sb2bench.train.export import export_student
+from sb2bench.train.runlog import RunLog
+from sb2bench.train.samples import write_samples
+from sb2bench.train.step import Parts, train_step
+from sb2bench.train.student import load_student, student_timestep
+from sb2bench.train.teacher import SharedTeacher
+
+
+def _accelerator(cfg: TrainConfig):
+    from accelerate import Accelerator
+
+    cuda = torch.cuda.is_available() if cfg.device == "auto" else cfg.device == "cuda"
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("train config key 'device' is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
+    precision = ("bf16" if cuda else "no") if cfg.mixed_precision == "auto" else cfg.mixed_precision
+    if precision == "bf16" and not cuda:
+        raise ValueError("train config key 'mixed_precision': bf16 autocast is for CUDA here; use 'auto' or 'no' on CPU")
+    acc = Accelerator(cpu=not cuda, mixed_precision=precision)
+    if acc.num_processes > 1:
+        raise NotImplementedError("multi-process training is not supported yet (phase 1): run one process")
+    return acc
+
+
+def _check_compatible(student, teacher_unet, cond: torch.Tensor) -> None:
+    s, t = student.config, teacher_unet.config
+    for key in ("in_channels", "sample_size", "cross_attention_dim"):
+        if s[key] != t[key]:
+            raise ValueError(f"student_init and teacher UNets differ in {key} ({s[key]} vs {t[key]}); "
+                             f"they must share the latent space and text encoder")
+    if cond.shape[-1] != t.cross_attention_dim:
+        raise ValueError(f"text embeddings have width {cond.shape[-1]}, the teacher expects "
+                         f"{t.cross_attention_dim}: the teacher's text encoder does not match its UNet")
+
+
+def _constant_with_warmup(opt, warmup: int, factor: int = 1):
+    """factor: scheduler steps per student step (the LoRA optimiser steps k times per iteration)."""
+    w = warmup * factor
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / w) if w > 0 else 1.0)
+
+
+def build_parts(cfg: TrainConfig, acc, cond_sample: torch.Tensor) -> Parts:
+    torch.manual_seed(cfg.seed)  # LoRA init is random (A matrices)
+    student = load_student(cfg).to(acc.device)
+    teacher = SharedTeacher(cfg)
+    teacher.unet.to(acc.device)
+    _check_compatible(student, teacher.unet, cond_sample)
+    scheduler = zoo.load_scheduler(cfg.teacher, "ddpm")
+    acp = scheduler.alphas_cumprod.to(acc.device)
+    adam = dict(betas=(cfg.adam_beta1, cfg.adam_beta2), weight_decay=cfg.adam_weight_decay, eps=cfg.adam_eps)
+    opt_s = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=cfg.student_lr, **adam)
+    opt_l = torch.optim.AdamW(teacher.lora_parameters(), lr=cfg.lora_lr, **adam)
+    clip = None
+    if cfg.clip_loss != "none":
+        decoder = load_decoder(cfg.clip_decoder or cfg.teacher)
+        clip = ClipScorer(cfg.clip_model, decoder, cfg.clip_prompt_prefix).to(acc.device)
+    return Parts(cfg=cfg, student=student, teacher=teacher, scheduler=scheduler, acp=acp,
+                 student_t=student_timestep(scheduler, cfg.student_timestep), opt_student=opt_s, opt_lora=opt_l,
+                 lr_student=_constant_with_warmup(opt_s, cfg.lr_warmup_steps),
+                 lr_lora=_constant_with_warmup(opt_l, cfg.lr_warmup_steps, cfg.lora_updates_per_step),
+                 accelerator=acc, gen=torch.Generator().manual_seed(cfg.seed), clip=clip,
+                 ema=TrainableEMA(student, cfg.ema_decay) if cfg.ema_decay else None, device=acc.device)
+
+
+def _save(p: Parts, root: Path, step: int) -> None:
+    tensors = {"student": lora.trainable_state(p.student), "lora_teacher": lora.trainable_state(p.teacher.unet)}
+    if p.ema is not None:
+        tensors["ema"] = p.ema.state_dict()
+    state = {"opt_student": p.opt_student.state_dict(), "opt_lora": p.opt_lora.state_dict(),
+             "lr_student": p.lr_student.state_dict(), "lr_lora": p.lr_lora.state_dict(),
+             "gen": p.gen.get_state(), "torch_rng": torch.get_rng_state(), "nonfinite_skips": p.nonfinite_skips}
+    checkpoint.save(root, step, tensors, state, {"config_hash": p.cfg.semantic_hash()},
+                    p.cfg.checkpoint_total_limit)
+
+
+def _restore(p: Parts, path: Path) -> int:
+    tensors, state, meta = checkpoint.load(path)
+    if meta["config_hash"] != p.cfg.semantic_hash():
+        raise ValueError(f"{path} was written by a run with another config (hash {meta['config_hash']}, now "
+                         f"{p.cfg.semantic_hash()}); use a new out_dir, or set resume=false to start over")
+    lora.load_trainable(p.student, tensors["student"], "student")
+    lora.load_trainable(p.teacher.unet, tensors["lora_teacher"], "LoRA teacher")
+    if p.ema is not None:
+        p.ema.load_state_dict(tensors["ema"])
+    p.opt_student.load_state_dict(state["opt_student"])
+    p.opt_lora.load_state_dict(state["opt_lora"])
+    p.lr_student.load_state_dict(state["lr_student"])
+    p.lr_lora.load_state_dict(state["lr_lora"])
+    p.gen.set_state(state["gen"])
+    torch.set_rng_state(state["torch_rng"])
+    p.nonfinite_skips = state["nonfinite_skips"]
+    return meta["step"]
+
+
+def run(config: dict | TrainConfig, out_dir: str | Path) -> Path:
+    """Train a student per ``config`` into ``out_dir``; returns the final ``out_dir/student`` folder."""
+    cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
+    cfg.validate()
+    out, t0 = Path(out_dir), time.time()
+    final, ckpt_root = out / "student", out / "checkpoints"
+    if final.exists() and (final / "provenance.json").exists():
+        done = json.loads((final / "provenance.json").read_text())
+        if done.get("config_hash") == cfg.semantic_hash():
+            return final
+        raise ValueError(f"{final} holds a student trained with another config; use a new out_dir or delete it")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if not cfg.resume and ckpt_root.exists():
+        shutil.rmtree(ckpt_root)
+    acc = _accelerator(cfg)
+    prompts = read_prompts(cfg.prompts)
+    captions = [p["caption"] for p in prompts]
+    cond_all, null, cache_file = prompt_embeddings(cfg.teacher, captions,
+                                                   Path(cfg.text_embedding_cache or out / "cache"))
+    p = build_parts(cfg, acc, cond_all[:1])
+    last = checkpoint.latest(ckpt_root) if cfg.resume else None
+    start = _restore(p, last) if last is not None else 0
+    log = RunLog(out / "log.csv", start, out / "tensorboard" if cfg.tensorboard else None)
+    vae = zoo.load_vae(cfg.teacher).to(acc.device).eval() if cfg.sample_every else None
+    n_s = min(cfg.sample_prompts, len(prompts))
+    sample = (lambda s: write_samples(p.student, p.acp, p.student_t, vae, cond_all[:n_s].to(acc.device),
+                                      [r["index"] for r in prompts[:n_s]], cfg.seed, out / "samples", s))
+    if vae is not None and start == 0:
+        sample(0)
+    for step in range(start, cfg.max_steps):
+        logs = train_step(p, step, cond_all, null, captions)
+        done = step + 1
+        if done % cfg.log_every == 0 or done in (1, cfg.max_steps):
+            log.write(done, logs)
+        if vae is not None and (done % cfg.sample_every == 0 or done == cfg.max_steps):
+            sample(done)
+        if done % cfg.checkpoint_every == 0 or done == cfg.max_steps:
+            _save(p, ckpt_root, done)
+    log.close()
+    summary = {"steps": cfg.max_steps, "resumed_from": start, "nonfinite_skips": p.nonfinite_skips,
+               "text_embeddings": str(cache_file), "wall_seconds_this_process": round(time.time() - t0, 1),
+               "device": str(acc.device), "mixed_precision": acc.mixed_precision}
+    return export_student(final, cfg, p.student, p.teacher.unet, p.ema, summary)
