@@ -24,6 +24,7 @@ else:
     include: "rules/coco.smk"
 
 
+include: "rules/train.smk"
 include: "rules/teacher.smk"
 include: "rules/evaluate.smk"
 include: "rules/hps.smk"

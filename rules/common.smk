@@ -1,6 +1,7 @@
 # Shared helpers: config validation, paths, model-hub inputs. No logic lives in rules.
 import json
 import os
+import re
 import sys
 
 from snakemake.utils import validate
@@ -10,6 +11,7 @@ validate(config, schema="../schemas/config.schema.yaml")
 sys.path.insert(0, workflow.basedir)
 from sb2bench.config import check_config, check_models  # noqa: E402
 from sb2bench.protocol import HPS_STYLES, protocol_block  # noqa: E402
+from sb2bench.runs import resolve_run, run_system, student_dir, train_prompts  # noqa: E402
 
 check_config(config)
 check_models(config)
@@ -32,7 +34,10 @@ HUB_FOLDERS = {
     "turbo": "sd-toy-turbo",
 }
 HUB_DEPENDS = {"tiny_vae": ["vae"], "teacher": ["vae", "tokenizer"], "turbo": ["teacher"]}
+RESULTS_ROOT = f"results/{config['world']}"
+RUNS = {r["name"]: r for r in config["training"]["runs"]}
 SYSTEMS = {s["name"]: s for s in config["teacher_sampling"]["systems"]}
+SYSTEMS.update({name: run_system(config, r, RESULTS_ROOT) for name, r in RUNS.items() if r["evaluate"]})
 REFERENCE = "reference"  # pseudo-system: the evaluation set's reference renders
 PROTOCOL = protocol_block(config["evaluation"]["protocol"])
 TABLES = {t["id"]: t for t in config["tables"]}
@@ -46,6 +51,7 @@ wildcard_constraints:
     shard=r"\d+",
     hubfolder="|".join(HUB_FOLDERS.values()),
     n=r"\d+",
+    run="|".join(map(re.escape, RUNS)) or "no-runs",
     table="|".join(TABLES) or "no-tables",
     size=r"\d+",
     style="|".join(HPS_STYLES),
@@ -111,6 +117,26 @@ def system_spec(name):
 
 def system_json(wildcards):
     return json.dumps(system_spec(wildcards.system))
+
+
+def system_inputs(wildcards):
+    """A trained student's folder when the system is a run (nothing for published models)."""
+    return [student_dir(RESULTS, wildcards.system)] if wildcards.system in RUNS else []
+
+
+def run_json(wildcards):
+    return json.dumps(resolve_run(config, RUNS[wildcards.run], RESULTS))
+
+
+def run_inputs(wildcards):
+    """The prompts, the parent run's student (run:NAME), and the retrained hub when there is one."""
+    run = RUNS[wildcards.run]
+    parent = [student_dir(RESULTS, run["init"][4:])] if run["init"].startswith("run:") else []
+    return [train_prompts(config, RESULTS)] + parent + hub_inputs()
+
+
+def run_threads(wildcards):
+    return resolve_run(config, RUNS[wildcards.run], RESULTS).get("threads") or 1
 
 
 def shard_dirs(wildcards):

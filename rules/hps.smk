@@ -24,6 +24,7 @@ rule hps_sample:
     input:
         prompts=expand(f"{RESULTS}/data/hps/{{style}}.jsonl", style=HPS_STYLES),
         hub=hub_inputs(),
+        student=system_inputs,
     output:
         directory(f"{RESULTS}/hps/{{system}}"),
     params:

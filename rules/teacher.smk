@@ -5,6 +5,7 @@ rule sample_shard:
     input:
         prompts=prompts_file(),
         hub=hub_inputs(),
+        student=system_inputs,
     output:
         directory(f"{RESULTS}/samples/{{system}}/shards/{{shard}}-of-{{n}}"),
     params:

@@ -335,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--grid-prompts", type=int, default=8)
     s.add_argument("--title", default="Toy teacher")
     s.set_defaults(func=cmd_report_teacher)
+
+    from sb2bench.train.cli import add_cli
+
+    add_cli(sub)
     return p
 
 

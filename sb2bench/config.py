@@ -70,6 +70,9 @@ def check_config(config: dict) -> None:
     if ts["device"] == "cpu" and ts["dtype"] != "float32":
         raise ConfigError(f"config key teacher_sampling.dtype: {ts['dtype']} needs a GPU; use float32 with device cpu")
     check_evaluation(config)
+    from sb2bench.runs import check_runs
+
+    check_runs(config, f"results/{config['world']}")
     check_tables(config)
     prompts = config["teacher_sampling"]["prompts"]
     if prompts not in ("toy_eval", "coco"):
@@ -137,6 +140,7 @@ def check_tables(config: dict) -> None:
     from sb2bench.paper_numbers import PaperTableError, paper_table
 
     systems = {s["name"] for s in config["teacher_sampling"]["systems"]}
+    systems |= {r["name"] for r in config["training"]["runs"] if r["evaluate"]}
     ids = [t["id"] for t in config["tables"]]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"config key tables: duplicate table ids {sorted({i for i in ids if ids.count(i) > 1})}")
@@ -153,7 +157,7 @@ def check_tables(config: dict) -> None:
                 raise ConfigError(f"config key {key}.rows[{i}]: give a system, a paper_row, or both")
             if r.get("system") and r["system"] not in systems:
                 raise ConfigError(f"config key {key}.rows[{i}].system: {r['system']!r} is not a configured system "
-                                  f"(teacher_sampling.systems: {sorted(systems)})")
+                                  f"or evaluated run ({sorted(systems)})")
             if r.get("paper_row") and (paper is None or r["paper_row"] not in paper.row_keys):
                 raise ConfigError(f"config key {key}.rows[{i}].paper_row: {r['paper_row']!r} is not a row of "
                                   f"{t.get('paper_table')!r}" + (f" (rows: {list(paper.row_keys)})" if paper else ""))

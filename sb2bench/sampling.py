@@ -75,6 +75,20 @@ def resolve_runtime(device: str = "auto", dtype: str = "float32") -> tuple[str, 
     return device, DTYPES[dtype]
 
 
+def _lora_folder(unet: str, subfolder: str | None) -> Path | None:
+    """The folder holding ``lora_config.json`` when ``unet`` (+ subfolder) is a LoRA student."""
+    from sb2bench.merge import LORA_CONFIG
+
+    try:
+        ref = zoo.resolve(unet)
+    except zoo.ModelNotFoundError:
+        return None
+    if ref.kind != "local":
+        return None
+    folder = ref.path / subfolder if subfolder else ref.path
+    return folder if (folder / LORA_CONFIG).is_file() else None
+
+
 def load_system(spec: SystemSpec, device: str = "cpu", dtype: torch.dtype = torch.float32) -> LoadedSystem:
     if spec.unet == "random":
         from diffusers import UNet2DConditionModel
@@ -82,6 +96,12 @@ def load_system(spec: SystemSpec, device: str = "cpu", dtype: torch.dtype = torc
         torch.manual_seed(spec.seed)
         unet = UNet2DConditionModel.from_config(zoo.load_unet_config(spec.pipeline, spec.unet_subfolder))
         unet_prov = {"spec": "random", "seed": spec.seed}
+    elif spec.unet and _lora_folder(spec.unet, spec.unet_subfolder):
+        from sb2bench.merge import load_input  # a LoRA student: fused into the base its lora_config.json names
+
+        folder = _lora_folder(spec.unet, spec.unet_subfolder)
+        unet = load_input(str(folder))
+        unet_prov = {**zoo.describe(str(folder)), "lora": True}
     else:
         unet = zoo.load_unet(spec.unet or spec.pipeline, spec.unet_subfolder)
         unet_prov = zoo.describe(spec.unet) if spec.unet else "pipeline"

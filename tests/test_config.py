@@ -105,3 +105,44 @@ def test_reference_is_a_reserved_system_name():
     cfg["teacher_sampling"]["systems"][0]["name"] = "reference"
     with pytest.raises(ConfigError, match="reserved"):
         validate_config(cfg)
+
+
+def _with_runs(tmp_path, runs, defaults=None):
+    import yaml
+
+    from sb2bench.config import load_config
+
+    path = tmp_path / "runs.yaml"
+    path.write_text(yaml.safe_dump({"training": {"defaults": defaults or {}, "runs": runs}}))
+    return load_config(path)
+
+
+def test_runs_become_systems_with_their_init_pipeline(tmp_path):
+    from sb2bench.runs import resolve_run, run_system
+
+    cfg = _with_runs(tmp_path, [{"name": "sb", "init": "teacher"},
+                                {"name": "b", "init": "run:sb", "config": {"scheme": "lora", "ema_decay": 0.99}}])
+    sb, b = cfg["training"]["runs"]
+    assert run_system(cfg, sb, "results/toy")["pipeline"] == "toy:sd-toy"
+    sys_b = run_system(cfg, b, "results/toy")
+    assert sys_b["unet"] == "results/toy/runs/b/student" and sys_b["unet_subfolder"] == "ema"
+    assert sys_b["pipeline"] == "toy:sd-toy"  # the components of b's init chain (sb <- teacher)
+    rb = resolve_run(cfg, b, "results/toy")
+    assert rb["student_init"] == "results/toy/runs/sb/student" and rb["student_init_subfolder"] == "unet"
+    assert rb["prompts"] == "results/toy/data/train/prompts.jsonl" and rb["teacher"] == "toy:sd-toy"
+
+
+@pytest.mark.parametrize("runs,match", [
+    ([{"name": "a", "init": "run:nope"}], "run 'nope' is not declared"),
+    ([{"name": "a", "init": "run:b"}, {"name": "b", "init": "run:a"}], "cycle"),
+    ([{"name": "l", "config": {"scheme": "lora"}}, {"name": "x", "init": "run:l"}], "LoRA student"),
+    ([{"name": "teacher-cfg4.5"}], "also name systems"),
+    ([{"name": "a", "config": {"student_lr": -1}}], "student_lr"),
+    ([{"name": "a", "config": {"clip_loss": "sideways"}}], "clip_loss"),
+    ([{"name": "a", "config": {"lerning_rate": 1}}], "unknown key"),
+])
+def test_bad_runs_are_rejected_before_any_job(tmp_path, runs, match):
+    from sb2bench.config import ConfigError
+
+    with pytest.raises(ConfigError, match=match):
+        _with_runs(tmp_path, runs)

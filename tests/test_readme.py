@@ -13,6 +13,12 @@ def test_config_table_in_readme_matches_schema():
     assert schema_table() in README, "regenerate the README table with `sb2bench config-doc`"
 
 
+def test_training_run_keys_in_readme_match_the_run_config():
+    from sb2bench.train.config import run_keys_table
+
+    assert run_keys_table() in README, "regenerate the README table with sb2bench.train.config.run_keys_table()"
+
+
 def test_setup_commands_present_and_ci_runs_the_test_command():
     assert "bash scripts/setup.sh && . .venv/bin/activate && snakemake --cores all" in README
     assert "bash scripts/setup.sh && . .venv/bin/activate && python -m pytest" in README

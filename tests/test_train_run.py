@@ -92,6 +92,16 @@ def test_lora_student_round_trips_through_diffusers(tiny_pipeline_dir, tmp_path)
         plain = base(x, t, c).sample
     assert (want - plain).abs().max() > 1e-4, "the LoRA student did not learn anything"
     assert torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
+    # the folder describes itself (lora_config.json), so the sampler and merges fuse it without the config
+    from sb2bench.merge import load_input
+    from sb2bench.sampling import SystemSpec, load_system
+
+    with torch.no_grad():
+        assert torch.allclose(load_input(str(final)).eval()(x, t, c).sample, want, atol=1e-5)
+        system = load_system(SystemSpec(name="s", pipeline=str(tiny_pipeline_dir), kind="onestep",
+                                        unet=str(final), unet_subfolder=None))
+        assert torch.allclose(system.unet(x, t, c).sample, want, atol=1e-5)
+    assert system.provenance["unet"]["lora"] is True
 
 
 def test_clip_scorer_gradient_reaches_latents_and_clamp_stops_it(tiny_pipeline_dir):

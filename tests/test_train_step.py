@@ -111,3 +111,22 @@ def test_text_embedding_cache_is_keyed_by_content(tiny_pipeline_dir, tmp_path):
     assert f3 != f1 and c3.shape[0] == 3 and torch.allclose(c3, c1[:3], atol=1e-6)
     length = zoo.load_tokenizer(str(tiny_pipeline_dir)).model_max_length
     assert c1.shape == (4, length, 32) and n1.shape == (1, length, 32)
+
+
+def test_lora_warmup_moves_only_the_lora_teacher(tiny_pipeline_dir, tmp_path):
+    """lora_warmup_steps: LoRA-teacher turns on the initial student's samples; the student stays put."""
+    from sb2bench.train.step import lora_warmup_step
+
+    assert TrainConfig.lora_warmup_steps == 0  # the paper's behaviour is the default
+    with pytest.raises(ValueError, match="lora_warmup_steps"):
+        make_config(tiny_pipeline_dir, tmp_path, lora_warmup_steps=-1)
+    cfg = make_config(tiny_pipeline_dir, tmp_path, lora_warmup_steps=2)
+    p, cond, null = setup(cfg, tmp_path)
+    student0 = {n: q.detach().clone() for n, q in p.student.state_dict().items()}
+    lora0 = {n: q.detach().clone() for n, q in p.teacher.unet.named_parameters() if q.requires_grad}
+    gen0 = p.gen.get_state().clone()
+    logs = lora_warmup_step(p, 0, cond, null)
+    assert logs["loss_lora"] > 0
+    assert all(torch.equal(q, student0[n]) for n, q in p.student.state_dict().items()), "warm-up moved the student"
+    assert any(not torch.equal(q, lora0[n]) for n, q in p.teacher.unet.named_parameters() if q.requires_grad)
+    assert not torch.equal(p.gen.get_state(), gen0)  # its draws come from the run's generator (resumable)

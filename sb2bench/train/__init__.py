@@ -6,7 +6,19 @@ clip_guidance (decoder + open_clip for the CLIP loss), step (one training iterat
 (cached text embeddings), checkpoint, ema, runlog, samples, export, trainer (the loop), cli.
 """
 from sb2bench.train.config import TOY_OVERRIDES, TrainConfig
-from sb2bench.train.step import NonFiniteError
-from sb2bench.train.trainer import run
 
 __all__ = ["run", "TrainConfig", "TOY_OVERRIDES", "NonFiniteError"]
+
+
+def __getattr__(name: str):
+    """``run`` and ``NonFiniteError`` load torch and diffusers; import them only when used, so the
+    workflow can read run configs (TrainConfig) without that cost."""
+    if name == "run":
+        from sb2bench.train.trainer import run
+
+        return run
+    if name == "NonFiniteError":
+        from sb2bench.train.step import NonFiniteError
+
+        return NonFiniteError
+    raise AttributeError(f"module 'sb2bench.train' has no attribute {name!r}")

@@ -66,6 +66,9 @@ class TrainConfig:
     lora_lr: float = 1e-3                  # SBv2 §5.1
     lora_targets: list = field(default_factory=lambda: list(ATTN_TARGETS))  # SBv1: to_q, to_v only
     lora_updates_per_step: int = 1         # SBv1/SBv2: 1 (alternating)
+    lora_warmup_steps: int = 0             # not in SBv1/SBv2 (0): LoRA-teacher updates on the initial student's
+    #                                        samples before the first student update, so the fake score starts
+    #                                        at the student's distribution instead of the teacher's
     lora_null_prompt_prob: float = 0.1     # SBv1: 10 % caption dropout so the LoRA teacher supports CFG
     lora_loss_weighting: str = "alpha_bar"  # SBv1: MSE(sqrt(abar) eps_psi, sqrt(abar) eps) = abar-weighted
     # -- clamped CLIP loss (SBv2 Eq. 5)
@@ -135,6 +138,7 @@ class TrainConfig:
              f"is required with clip_loss={self.clip_loss!r} (e.g. 'toy:clip-toy' or 'ViT-B-32:laion2b_s34b_b79k')")
         need(self.ema_decay is None or 0 < self.ema_decay < 1, "ema_decay", "must be null or in (0, 1)")
         need(self.sample_every >= 0, "sample_every", "must be >= 0 (0 = off)")
+        need(self.lora_warmup_steps >= 0, "lora_warmup_steps", "must be >= 0 (0 = off, the paper's setting)")
         need(self.checkpoint_total_limit is None or self.checkpoint_total_limit >= 1, "checkpoint_total_limit",
              "must be null (keep all) or >= 1")
         need(self.max_nonfinite_skips >= 0, "max_nonfinite_skips", "must be >= 0")
@@ -199,3 +203,30 @@ TOY_OVERRIDES: dict[str, Any] = {
     "lora_rank": 8, "lora_alpha": 16.0, "student_lora_rank": 16, "student_lora_alpha": 32.0,
     "threads": 1, "checkpoint_every": 100, "log_every": 10,
 }
+
+
+def run_keys_table() -> str:
+    """Markdown table of every run-config key: default and the comment beside it in ``TrainConfig``
+    (one source of truth for the README's 'Training run keys')."""
+    import inspect
+    import re
+
+    source = inspect.getsource(TrainConfig).splitlines()
+    notes, last = {}, None
+    for line in source:
+        field_line = re.match(r"\s{4}(\w+):([^#]*)(?:#\s*(.*))?$", line)
+        comment_only = re.match(r"\s+#\s*(.*)$", line)
+        if field_line and "=" in field_line.group(2):
+            last = field_line.group(1) if field_line.group(3) else None
+            notes[field_line.group(1)] = (field_line.group(3) or "").strip()
+        elif comment_only and last:
+            notes[last] += " " + comment_only.group(1).strip()
+        else:
+            last = None
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for f in dataclasses.fields(TrainConfig):
+        default = _default(f)
+        required = f.name in ("teacher", "student_init", "prompts")
+        shown = "required" if required else f"`{default!r}`".replace("|", "\\|")
+        rows.append(f"| `{f.name}` | {shown} | {notes.get(f.name, '').replace('|', '/')} |")
+    return "\n".join(rows)

@@ -27,6 +27,15 @@ def _with_weights(module, state):
     return twin
 
 
+def _describe_lora(folder: Path, cfg: TrainConfig) -> None:
+    """lora_config.json names the base UNet, so samplers and merges can fuse the student on their own;
+    the alpha / rank scale is already folded into the saved weights, hence alpha = rank."""
+    from sb2bench.merge import write_lora_config
+
+    write_lora_config(folder, base=cfg.student_init, rank=cfg.student_lora_rank, alpha=cfg.student_lora_rank,
+                      target_modules=cfg.student_lora_targets, base_subfolder=cfg.student_init_subfolder or None)
+
+
 def export_student(final: Path, cfg: TrainConfig, student, teacher_unet, ema, summary: dict) -> Path:
     with atomic_dir(final) as tmp:
         if cfg.scheme == "full":
@@ -35,8 +44,10 @@ def export_student(final: Path, cfg: TrainConfig, student, teacher_unet, ema, su
                 _with_weights(student, ema.state_dict()).save_pretrained(tmp / "unet_ema", safe_serialization=True)
         else:
             lora.save_lora(student, lora.STUDENT_ADAPTER, tmp)
+            _describe_lora(tmp, cfg)
             if ema is not None:
                 lora.save_lora(_with_weights(student, ema.state_dict()), lora.STUDENT_ADAPTER, tmp / "ema")
+                _describe_lora(tmp / "ema", cfg)
         lora.save_lora(teacher_unet, lora.TEACHER_ADAPTER, tmp / "lora_teacher")
         write_json(tmp / "train_config.json", cfg.to_dict())
         write_json(tmp / "provenance.json", record(

@@ -132,6 +132,20 @@ def lora_turn(p: Parts, step: int, x0: torch.Tensor, cond, null) -> dict:
     return {"loss_lora": sum(losses_) / len(losses_), "grad_norm_lora": sum(norms) / max(1, len(norms))}
 
 
+def lora_warmup_step(p: Parts, i: int, cond_all: torch.Tensor, null: torch.Tensor) -> dict:
+    """One LoRA-teacher turn on samples of the (unchanged) student: ``lora_warmup_steps`` of these run
+    before the first student update. Draw order: prompts, student noise, then the LoRA turn's draws."""
+    idx = torch.randint(0, len(cond_all), (p.cfg.batch_size,), generator=p.gen)
+    cond, null = cond_all[idx].to(p.device), null.to(p.device)
+    cfg = p.student.config
+    z = _randn(p, (len(cond), cfg.in_channels, cfg.sample_size, cfg.sample_size))
+    with torch.no_grad(), p.accelerator.autocast():
+        x0 = predict_x0(p.student, p.acp, z, cond, p.student_t)
+    if not _guard(p, -(i + 1), "student x0 (LoRA warm-up)", x0):
+        return {}
+    return lora_turn(p, -(i + 1), x0.float(), cond, null)
+
+
 def train_step(p: Parts, step: int, cond_all: torch.Tensor, null: torch.Tensor, captions_all: list[str]) -> dict:
     """Draw a batch of prompts, then the student turn, then the LoRA-teacher turn."""
     idx = torch.randint(0, len(cond_all), (p.cfg.batch_size,), generator=p.gen)

@@ -24,7 +24,7 @@ from sb2bench.train.embeddings import prompt_embeddings
 from sb2bench.train.export import export_student
 from sb2bench.train.runlog import RunLog
 from sb2bench.train.samples import write_samples
-from sb2bench.train.step import Parts, train_step
+from sb2bench.train.step import Parts, lora_warmup_step, train_step
 from sb2bench.train.student import load_student, student_timestep
 from sb2bench.train.teacher import SharedTeacher
 
@@ -144,6 +144,12 @@ def run(config: dict | TrainConfig, out_dir: str | Path) -> Path:
                                       [r["index"] for r in prompts[:n_s]], cfg.seed, out / "samples", s))
     if vae is not None and start == 0:
         sample(0)
+    if start == 0 and cfg.lora_warmup_steps:  # a resumed run restores the warmed-up LoRA from its checkpoint
+        t_w = time.time()
+        for i in range(cfg.lora_warmup_steps):
+            w = lora_warmup_step(p, i, cond_all, null)
+        print(f"[train] LoRA-teacher warm-up: {cfg.lora_warmup_steps} steps in {time.time() - t_w:.1f} s, "
+              f"last loss_lora={w.get('loss_lora', float('nan')):.4g}", flush=True)
     for step in range(start, cfg.max_steps):
         logs = train_step(p, step, cond_all, null, captions)
         done = step + 1

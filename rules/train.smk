@@ -1,0 +1,21 @@
+# VSD training: one job per run declared in training.runs; rerunning resumes from its latest checkpoint.
+
+
+rule train_run:
+    input:
+        run_inputs,
+    output:
+        directory(f"{RESULTS}/runs/{{run}}/student"),
+    params:
+        env=hub_env(),
+        config=run_json,
+        out=lambda wildcards, output: os.path.dirname(output[0]),
+    threads: run_threads
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/train/{{run}}.log",
+    benchmark:
+        f"{BENCH}/train/{{run}}.tsv"
+    shell:
+        "{params.env}sb2bench train --config {params.config:q} --out {params.out} > {log} 2>&1"
