@@ -25,6 +25,7 @@ else:
 
 
 include: "rules/train.smk"
+include: "rules/merge.smk"
 include: "rules/teacher.smk"
 include: "rules/evaluate.smk"
 include: "rules/hps.smk"

@@ -12,6 +12,7 @@ sys.path.insert(0, workflow.basedir)
 from sb2bench.config import check_config, check_models  # noqa: E402
 from sb2bench.protocol import HPS_STYLES, protocol_block  # noqa: E402
 from sb2bench.runs import resolve_run, run_system, student_dir, train_prompts  # noqa: E402
+from sb2bench.merges import input_spec, lam_name, merge_out, merge_system_name, merge_systems  # noqa: E402
 
 check_config(config)
 check_models(config)
@@ -38,6 +39,9 @@ RESULTS_ROOT = f"results/{config['world']}"
 RUNS = {r["name"]: r for r in config["training"]["runs"]}
 SYSTEMS = {s["name"]: s for s in config["teacher_sampling"]["systems"]}
 SYSTEMS.update({name: run_system(config, r, RESULTS_ROOT) for name, r in RUNS.items() if r["evaluate"]})
+MERGES = {m["name"]: m for m in config["merges"]}
+MERGE_SYSTEMS = merge_systems(config, RESULTS_ROOT)
+SYSTEMS.update(MERGE_SYSTEMS)
 REFERENCE = "reference"  # pseudo-system: the evaluation set's reference renders
 PROTOCOL = protocol_block(config["evaluation"]["protocol"])
 TABLES = {t["id"]: t for t in config["tables"]}
@@ -52,6 +56,8 @@ wildcard_constraints:
     hubfolder="|".join(HUB_FOLDERS.values()),
     n=r"\d+",
     run="|".join(map(re.escape, RUNS)) or "no-runs",
+    merge="|".join(map(re.escape, MERGES)) or "no-merges",
+    lam=r"[0-9.]+",
     table="|".join(TABLES) or "no-tables",
     size=r"\d+",
     style="|".join(HPS_STYLES),
@@ -120,8 +126,34 @@ def system_json(wildcards):
 
 
 def system_inputs(wildcards):
-    """A trained student's folder when the system is a run (nothing for published models)."""
-    return [student_dir(RESULTS, wildcards.system)] if wildcards.system in RUNS else []
+    """A trained or merged student's folder (nothing for published models)."""
+    if wildcards.system in RUNS:
+        return [student_dir(RESULTS, wildcards.system)]
+    if wildcards.system in MERGE_SYSTEMS:
+        return [MERGE_SYSTEMS[wildcards.system]["unet"]]
+    return []
+
+
+def merge_inputs(wildcards):
+    """The run students a merge reads (published inputs are read from their specs)."""
+    m = MERGES[wildcards.merge]
+    return [student_dir(RESULTS, m[s][4:]) for s in ("a", "b") if m[s].startswith("run:")] + hub_inputs()
+
+
+def merge_specs(wildcards):
+    m = MERGES[wildcards.merge]
+    return {s: input_spec(config, m[s], RESULTS) for s in ("a", "b")}
+
+
+def sweep_json(wildcards):
+    m = MERGES[wildcards.merge]
+    points = [{"lambda": lam, "metrics": metric_files(merge_system_name(m, lam))} for lam in m["lambdas"]]
+    return json.dumps({"label": m.get("label") or m["name"], "points": points})
+
+
+def sweep_inputs(wildcards):
+    m = MERGES[wildcards.merge]
+    return [f for lam in m["lambdas"] for f in metric_files(merge_system_name(m, lam))]
 
 
 def run_json(wildcards):
@@ -140,7 +172,9 @@ def run_threads(wildcards):
 
 
 def shard_dirs(wildcards):
-    n = config["teacher_sampling"]["shards"]
+    ts = config["teacher_sampling"]
+    one_step = SYSTEMS[wildcards.system].get("kind") == "onestep"
+    n = ts["onestep_shards"] if one_step and ts["onestep_shards"] else ts["shards"]
     return [f"{RESULTS}/samples/{wildcards.system}/shards/{k}-of-{n}" for k in range(n)]
 
 
@@ -212,7 +246,9 @@ def table_metrics_json(wildcards):
 
 
 def table_outputs():
-    return [f"{REPORTS}/{t}.md" for t in TABLES] if evaluated() else []
+    if not evaluated():
+        return []
+    return [f"{REPORTS}/{t}.md" for t in TABLES] + [f"{REPORTS}/sweep_{m}.md" for m in MERGES]
 
 
 def final_outputs():

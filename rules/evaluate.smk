@@ -16,6 +16,7 @@ rule evaluate_system:
         models=eval_models_json(),
         cache=f"{RESULTS}/cache/features",
         device=config["evaluation"]["device"],
+        bootstrap=json.dumps(config["evaluation"]["bootstrap"]),
         attributes=lambda wildcards, input: f"--attributes {input.attributes}" if input.attributes else "",
     conda:
         CONDA_ENV
@@ -26,7 +27,8 @@ rule evaluate_system:
     shell:
         "{params.env}sb2bench evaluate --images {input.images} --reference {input.reference} "
         "--prompts {input.prompts} --protocol {params.protocol} --models {params.models:q} "
-        "{params.attributes} --cache {params.cache} --device {params.device} --out {output} > {log} 2>&1"
+        "{params.attributes} --cache {params.cache} --device {params.device} --bootstrap {params.bootstrap:q} "
+        "--out {output} > {log} 2>&1"
 
 
 rule eval_report:

@@ -99,7 +99,7 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     from sb2bench.evaluate import evaluate
 
     evaluate(Path(a.images), Path(a.reference), Path(a.prompts), a.protocol, a.models, Path(a.cache), Path(a.out),
-             Path(a.attributes) if a.attributes else None, a.device)
+             Path(a.attributes) if a.attributes else None, a.device, a.bootstrap)
 
 
 def cmd_coco_prompts(a: argparse.Namespace) -> None:
@@ -159,6 +159,18 @@ def cmd_report_eval(a: argparse.Namespace) -> None:
     from sb2bench.report.tables import write_eval_table
 
     write_eval_table(a.systems["systems"], Path(a.out_md), Path(a.out_csv), a.title)
+
+
+def cmd_merge(a: argparse.Namespace) -> None:
+    from sb2bench.merge import merge_unets
+
+    merge_unets(a.a, a.b, a.lam, Path(a.out))
+
+
+def cmd_report_sweep(a: argparse.Namespace) -> None:
+    from sb2bench.report.sweeps import write_sweep
+
+    write_sweep(a.sweep["label"], a.sweep["points"], Path(a.out_prefix))
 
 
 def cmd_report_table(a: argparse.Namespace) -> None:
@@ -260,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--attributes", default=None, help="attribute-accuracy JSON of the same images (toy)")
     s.add_argument("--cache", required=True, help="feature cache folder (content-keyed)")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--bootstrap", type=_json_arg, default=None, help='{"n_boot", "level", "seed"} (n_boot 0: off)')
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_evaluate)
 
@@ -319,6 +332,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out-csv", required=True)
     s.add_argument("--title", default="Evaluation")
     s.set_defaults(func=cmd_report_eval)
+
+    s = sub.add_parser("merge", help="theta = lambda A + (1 - lambda) B of two UNets (LoRA fused first)")
+    s.add_argument("--a", required=True)
+    s.add_argument("--b", required=True)
+    s.add_argument("--lam", type=float, required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_merge)
+
+    s = sub.add_parser("report-sweep", help="metrics against lambda of one merge sweep (figure + table)")
+    s.add_argument("--sweep", type=_json_arg, required=True, help='{"label", "points": [{"lambda", "metrics"}]}')
+    s.add_argument("--out-prefix", required=True, help="writes <prefix>.png, .svg, .md, .csv")
+    s.set_defaults(func=cmd_report_sweep)
 
     s = sub.add_parser("report-table", help="a config-declared table: ours beside the paper's numbers")
     s.add_argument("--table", type=_json_arg, required=True, help="the table's config entry as JSON")

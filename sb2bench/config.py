@@ -73,7 +73,10 @@ def check_config(config: dict) -> None:
     from sb2bench.runs import check_runs
 
     check_runs(config, f"results/{config['world']}")
-    check_tables(config)
+    from sb2bench.merges import check_merges, merge_systems
+
+    check_merges(config)
+    check_tables(config, set(merge_systems(config, f"results/{config['world']}")))
     prompts = config["teacher_sampling"]["prompts"]
     if prompts not in ("toy_eval", "coco"):
         from sb2bench.prompts import PromptFileError, read_prompts
@@ -135,12 +138,12 @@ def check_evaluation(config: dict) -> None:
         _need_path("evaluation.hps.benchmark", hps["benchmark"], "hpsv2's benchmark prompt folder")
 
 
-def check_tables(config: dict) -> None:
+def check_tables(config: dict, extra_systems: set[str] = frozenset()) -> None:
     """Every table row names a configured system or a paper row that exists; HPS columns need HPS."""
     from sb2bench.paper_numbers import PaperTableError, paper_table
 
     systems = {s["name"] for s in config["teacher_sampling"]["systems"]}
-    systems |= {r["name"] for r in config["training"]["runs"] if r["evaluate"]}
+    systems |= {r["name"] for r in config["training"]["runs"] if r["evaluate"]} | set(extra_systems)
     ids = [t["id"] for t in config["tables"]]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"config key tables: duplicate table ids {sorted({i for i in ids if ids.count(i) > 1})}")

@@ -67,6 +67,24 @@ def cached_features(folder: Path, folder_sha: str, extractor_spec: str, cache_di
     return feats
 
 
+def intervals(ref_f: np.ndarray, gen_f: np.ndarray, per_image: dict[str, np.ndarray], k: int, boot: dict,
+              device: str) -> dict:
+    """Bootstrap intervals over images of every metric (``boot``: n_boot, level, seed; n_boot 0 = off)."""
+    from sb2bench.metrics.bootstrap import (bootstrap_fid, bootstrap_kid, bootstrap_mean,
+                                            bootstrap_precision_recall)
+    from sb2bench.metrics.fid import feature_stats
+
+    n_boot, level, seed = boot.get("n_boot", 0), boot.get("level", 0.95), boot.get("seed", 0)
+    if not n_boot:
+        return {}
+    mu, sigma = feature_stats(ref_f)
+    out = {"fid": bootstrap_fid(gen_f, mu, sigma, n_boot, level, seed, device),
+           "kid": bootstrap_kid(gen_f, ref_f, n_boot, level, seed, device),
+           **bootstrap_precision_recall(ref_f, gen_f, k, n_boot, level, seed, device)}
+    out.update({name: bootstrap_mean(v, n_boot, level, seed) for name, v in per_image.items()})
+    return {name: {kk: vv for kk, vv in iv.as_dict().items() if kk != "replicates"} for name, iv in out.items()}
+
+
 def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -76,7 +94,8 @@ def resolve_device(device: str) -> str:
 
 
 def evaluate(images: Path, reference: Path, prompts_file: Path, protocol: str, models: dict,
-             cache_dir: Path, out: Path, attributes: Path | None = None, device: str = "cpu") -> dict:
+             cache_dir: Path, out: Path, attributes: Path | None = None, device: str = "cpu",
+             bootstrap: dict | None = None) -> dict:
     """Score ``images`` (already protocol-resized in the real protocols) against ``reference``.
 
     ``attributes``: the set's attribute-accuracy JSON (toy world), copied in rather than recomputed."""
@@ -96,13 +115,17 @@ def evaluate(images: Path, reference: Path, prompts_file: Path, protocol: str, m
                              prefix=block["clip_score"]["prefix"], device=device)
     values = {"fid": fid_from_features(ref_f, gen_f), "kid": kid_from_features(ref_f, gen_f),
               "precision": pr["precision"], "recall": pr["recall"], "clip_score": clip["clip_score"]}
+    per_image = {"clip_score": clip["per_image"]}
     if attributes is not None:
         acc = json.loads(Path(attributes).read_text())
         if Path(acc["images"]).resolve() != Path(images).resolve():
             raise ValueError(f"{attributes} scores {acc['images']}, not {images}")
         values["attribute_accuracy"] = acc["joint_accuracy"]
+        if "joint_per_image" in acc:
+            per_image["attribute_accuracy"] = np.asarray(acc["joint_per_image"], dtype=np.float64)
+    ci = intervals(ref_f, gen_f, per_image, block["precision_recall"]["k"], bootstrap or {}, device)
     manifest = Path(images) / "manifest.json"
-    result = record(metrics=values, n=len(prompts), protocol=block,
+    result = record(metrics=values, intervals=ci, n=len(prompts), protocol=block,
                     system=json.loads(manifest.read_text()) if manifest.exists() else None,
                     images={"path": str(images), "sha256": gen_sha},
                     reference={"path": str(reference), "sha256": ref_sha},

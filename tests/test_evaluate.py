@@ -78,3 +78,19 @@ def test_attribute_file_of_other_images_is_refused(toy_set):
     with pytest.raises(ValueError, match="not .*gen"):
         _run(toy_set, toy_set / "gen", attributes=_attributes(toy_set, toy_set / "reference"))
     assert not (toy_set / "m.json").exists()
+
+
+def test_bootstrap_intervals_are_recorded_and_deterministic(toy_set):
+    _copy_images(toy_set / "reference", toy_set / "gen", lambda a: (a * 0.8).astype(np.uint8))
+    attrs = _attributes(toy_set, toy_set / "gen")
+    boot = {"n_boot": 50, "level": 0.9, "seed": 3}
+    run = lambda name: evaluate(toy_set / "gen", toy_set / "reference", toy_set / "prompts.jsonl", "toy",  # noqa: E731
+                                MODELS, toy_set / "cache", toy_set / name, attrs, "cpu", boot)
+    rec = run("a.json")
+    ci = rec["intervals"]
+    assert set(ci) == {"fid", "kid", "precision", "recall", "clip_score", "attribute_accuracy"}
+    for name in ("clip_score", "attribute_accuracy", "precision", "recall"):
+        assert ci[name]["low"] <= rec["metrics"][name] <= ci[name]["high"], name
+    assert ci["fid"]["low"] < ci["fid"]["high"] and ci["fid"]["level"] == 0.9 and ci["fid"]["n_boot"] == 50
+    assert run("b.json")["intervals"] == ci
+    assert _run(toy_set, toy_set / "gen", "c.json", attrs)["intervals"] == {}  # n_boot absent: off

@@ -30,6 +30,13 @@ def test_smoke_dag_end_to_end(tmp_path):
     assert (tmp_path / "reports/toy/teacher_grid.png").stat().st_size > 0
     hps = json.loads((tmp_path / "results/toy/metrics/turbo-1step/hps.json").read_text())
     assert set(hps["metrics"]) == {"hps_anime", "hps_concept_art", "hps_painting", "hps_photo", "hps_average"}
+    runs = tmp_path / "results/toy/runs"
+    assert (runs / "vsd-full/student/unet/config.json").exists()
+    lora = json.loads((runs / "vsd-lora-clip/student/lora_config.json").read_text())
+    assert lora["base"] == "results/toy/runs/vsd-full/student"  # Table 7: initialised from another run
+    assert (runs / "vsd-full/checkpoints").is_dir() and (runs / "vsd-full/log.csv").exists()
+    trained = json.loads((tmp_path / "results/toy/metrics/vsd-lora-clip/metrics.json").read_text())
+    assert trained["system"]["system"]["unet"] == "results/toy/runs/vsd-lora-clip/student"
     table = (tmp_path / "reports/toy/table1.md").read_text()
     assert "[SBv2 T1]" in table and "SwiftBrush (paper only) | 15.46" in table
     hub = tmp_path / "results/toy/hub"

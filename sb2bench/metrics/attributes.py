@@ -51,7 +51,8 @@ def score(preds: np.ndarray, labels: np.ndarray, mentioned: np.ndarray) -> dict:
     per = {k: float(correct[mentioned[:, j], j].mean()) if mentioned[:, j].any() else None
            for j, k in enumerate(world.ATTRIBUTE_NAMES)}
     return {"joint_accuracy": float(joint.mean()), "per_attribute": per,
-            "chance_joint_accuracy": world.chance_joint_accuracy(mentioned), "n": int(len(preds))}
+            "chance_joint_accuracy": world.chance_joint_accuracy(mentioned), "n": int(len(preds)),
+            "joint_per_image": joint.astype(int).tolist()}  # for bootstrap intervals over images
 
 
 def attribute_accuracy(images: Path, prompts_file: Path, classifier_spec: str) -> dict:

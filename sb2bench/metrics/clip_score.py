@@ -47,4 +47,4 @@ def folder_clip_score(clip, folder: str | Path, prompts: list[dict], prefix: str
         cos.append(clip_cosines(clip, images, [p["caption"] for p in prompts[i:i + batch_size]], prefix,
                                 batch_size=batch_size, **kw))
     cos = np.concatenate(cos)
-    return {"clip_score": float(cos.mean()), "n": int(len(cos)), "prefix": prefix}
+    return {"clip_score": float(cos.mean()), "n": int(len(cos)), "prefix": prefix, "per_image": cos}

@@ -14,7 +14,7 @@ import pandas as pd
 
 from sb2bench.atomic import atomic_file
 from sb2bench.paper_numbers import paper_table
-from sb2bench.report.tables import COLUMNS, read_metrics
+from sb2bench.report.tables import COLUMNS, fmt_value, read_intervals, read_metrics
 
 
 def _fmt(v: float | None, metric: str) -> str:
@@ -28,9 +28,10 @@ def table_frame(table: dict, metrics_files: dict[str, list[str]]) -> tuple[pd.Da
     paper = paper_table(table["paper_table"]) if table.get("paper_table") else None
     rows, protocol = [], None
     for r in table["rows"]:
-        ours, block = ({}, None)
+        ours, block, ci = ({}, None, {})
         if r.get("system"):
             ours, block, _ = read_metrics(metrics_files[r["system"]])
+            ci = read_intervals(metrics_files[r["system"]])
             protocol = protocol or block
         prow = paper.row(r["paper_row"]) if paper and r.get("paper_row") else None
         label = r.get("label") or (r.get("system") if r.get("system") else prow.display_label if prow else "?")
@@ -38,6 +39,8 @@ def table_frame(table: dict, metrics_files: dict[str, list[str]]) -> tuple[pd.Da
         for m in table["metrics"]:
             row[f"{m}_paper"] = paper.value(r["paper_row"], m) if prow and m in paper.metrics else None
             row[f"{m}_ours"] = ours.get(m)
+            row[f"{m}_ours_low"] = ci.get(m, {}).get("low")
+            row[f"{m}_ours_high"] = ci.get(m, {}).get("high")
         rows.append(row)
     return pd.DataFrame(rows), protocol
 
@@ -66,7 +69,9 @@ def _markdown(table: dict, df: pd.DataFrame, protocol: dict | None, world: str) 
             o = None if o is None or (isinstance(o, float) and math.isnan(o)) else o
             if paper:
                 cells.append(_fmt(p, m))
-            cells.append(_fmt(o, m))
+            lo, hi = r[f"{m}_ours_low"], r[f"{m}_ours_high"]
+            has_ci = o is not None and lo is not None and not (isinstance(lo, float) and math.isnan(lo))
+            cells.append(fmt_value(o, m, {"low": lo, "high": hi}) if has_ci else _fmt(o, m))
             if delta and paper:
                 cells.append(f"{o - p:+.{COLUMNS[m][1]}f}" if p is not None and o is not None else "–")
         lines.append("| " + " | ".join(cells) + " |")
@@ -89,7 +94,7 @@ def _markdown(table: dict, df: pd.DataFrame, protocol: dict | None, world: str) 
 
 
 def _latex(table: dict, df: pd.DataFrame) -> str:
-    cols = [c for c in df.columns if c.endswith(("_paper", "_ours")) and df[c].notna().any()]
+    cols = [c for c in df.columns if c.endswith(("_paper", "_ours")) and df[c].notna().any()]  # no interval ends
     esc = lambda s: str(s).replace("_", r"\_").replace("&", r"\&").replace("%", r"\%")  # noqa: E731
     lines = [r"\begin{tabular}{l" + "r" * len(cols) + "}", r"\toprule",
              " & ".join(["Row"] + [esc(c) for c in cols]) + r" \\", r"\midrule"]

@@ -15,6 +15,23 @@ COLUMNS = {"fid": ("FID ↓", 2), "kid": ("KID ↓", 4), "precision": ("precisio
            "hps_average": ("HPS avg ↑", 2)}
 
 
+def read_intervals(files: str | list[str]) -> dict[str, dict]:
+    """The bootstrap intervals recorded beside a system's metrics (empty when none were computed)."""
+    files = [files] if isinstance(files, str) else files
+    out = {}
+    for f in files:
+        out.update(json.loads(Path(f).read_text()).get("intervals") or {})
+    return out
+
+
+def fmt_value(value: float, metric: str, interval: dict | None = None) -> str:
+    """``value`` at the metric's precision, with ± half the interval's width when there is one."""
+    text = f"{value:.{COLUMNS[metric][1]}f}"
+    if interval:
+        text += f" ± {(interval['high'] - interval['low']) / 2:.{COLUMNS[metric][1]}f}"
+    return text
+
+
 def read_metrics(files: str | list[str]) -> tuple[dict, dict, int]:
     """Merge a system's metric files: (values, protocol block, n of the main metrics file)."""
     files = [files] if isinstance(files, str) else files
@@ -30,10 +47,14 @@ def read_metrics(files: str | list[str]) -> tuple[dict, dict, int]:
 def write_eval_table(systems: list[dict], out_md: Path, out_csv: Path, title: str) -> pd.DataFrame:
     """``systems``: dicts with label and metrics (path of a metrics.json)."""
     rows, protocol = [], None
+    intervals = []
     for s in systems:
         values, block, n = read_metrics(s["metrics"])
         protocol = protocol or block
-        rows.append({"system": s["label"], "n": n, **values})
+        ci = read_intervals(s["metrics"])
+        intervals.append(ci)
+        rows.append({"system": s["label"], "n": n, **values,
+                     **{f"{m}_low": v["low"] for m, v in ci.items()}, **{f"{m}_high": v["high"] for m, v in ci.items()}})
     df = pd.DataFrame(rows)
     with atomic_file(out_csv) as f:
         df.to_csv(f, index=False)
@@ -44,9 +65,12 @@ def write_eval_table(systems: list[dict], out_md: Path, out_csv: Path, title: st
     lines += ["",
              "| system | n | " + " | ".join(COLUMNS[c][0] for c in cols) + " |",
              "|---|---|" + "---|" * len(cols)]
-    for r in rows:
-        lines.append(f"| {r['system']} | {r['n']} | "
-                     + " | ".join(f"{r[c]:.{COLUMNS[c][1]}f}" for c in cols) + " |")
+    for r, ci in zip(rows, intervals):
+        lines.append(f"| {r['system']} | {r['n']} | " + " | ".join(fmt_value(r[c], c, ci.get(c)) for c in cols) + " |")
+    if any(intervals):
+        level = next(iter(next(ci for ci in intervals if ci).values()))["level"]
+        lines += ["", f"± is half the width of the {level:.0%} percentile-bootstrap interval over images "
+                      f"(CSV: `<metric>_low`, `<metric>_high`)."]
     lines += ["", "Every value comes from `results/<world>/metrics/<system>/metrics.json` (with its provenance); "
               f"the same numbers as CSV: `{out_csv.name}`."]
     with atomic_file(out_md) as f:
