@@ -29,6 +29,7 @@ include: "rules/merge.smk"
 include: "rules/teacher.smk"
 include: "rules/evaluate.smk"
 include: "rules/hps.smk"
+include: "rules/timing.smk"
 include: "rules/report.smk"
 
 

@@ -48,6 +48,8 @@ TABLES = {t["id"]: t for t in config["tables"]}
 COCO = config["evaluation"]["coco"]
 COCO_ROOT = (COCO["root"] or "data/coco").rstrip("/")
 HPS = config["evaluation"]["hps"]
+GPUS_PER_JOB = config["resources"]["gpus_per_job"]
+TIMING = config["timing"]
 
 
 wildcard_constraints:
@@ -251,9 +253,24 @@ def table_outputs():
     return [f"{REPORTS}/{t}.md" for t in TABLES] + [f"{REPORTS}/sweep_{m}.md" for m in MERGES]
 
 
+def timing_outputs():
+    return [f"{REPORTS}/timing.md"] if TIMING["enabled"] and TIMING["systems"] else []
+
+
+def timing_systems_json():
+    rows = [{"label": SYSTEMS[s["system"]].get("label", s["system"]), "paper_row": s.get("paper_row"),
+             "file": f"{RESULTS}/timing/{s['system']}.json"} for s in TIMING["systems"]]
+    return json.dumps({"systems": rows, "paper_table": "sbv2_t8"})
+
+
+def timing_threads():
+    """Toy world (CPU clock): the job takes every local core so nothing runs beside it; real world: the config's."""
+    return workflow.cores if WORLD == "toy" and isinstance(workflow.cores, int) else TIMING["threads"]
+
+
 def final_outputs():
     """Reports need the toy evaluation set (attributes, reference renders); other prompt sets get images."""
-    hub = [f"{TOY_HUB}/PROVENANCE.md"] if retrain_hub() else []
+    hub = [f"{TOY_HUB}/PROVENANCE.md"] + timing_outputs() if retrain_hub() else timing_outputs()
     # the result files are listed too: reports are committed, results are not, so a fresh clone
     # regenerates everything instead of trusting the committed reports
     metrics = [f for name in SYSTEMS for f in metric_files(name)]

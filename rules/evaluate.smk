@@ -18,6 +18,8 @@ rule evaluate_system:
         device=config["evaluation"]["device"],
         bootstrap=json.dumps(config["evaluation"]["bootstrap"]),
         attributes=lambda wildcards, input: f"--attributes {input.attributes}" if input.attributes else "",
+    resources:
+        gpu=GPUS_PER_JOB,
     conda:
         CONDA_ENV
     log:
@@ -25,7 +27,7 @@ rule evaluate_system:
     benchmark:
         f"{BENCH}/metrics/{{system}}/evaluate.tsv"
     shell:
-        "{params.env}sb2bench evaluate --images {input.images} --reference {input.reference} "
+        "{params.env}sb2bench gpu-run --gpus {resources.gpu} -- sb2bench evaluate --images {input.images} --reference {input.reference} "
         "--prompts {input.prompts} --protocol {params.protocol} --models {params.models:q} "
         "{params.attributes} --cache {params.cache} --device {params.device} --bootstrap {params.bootstrap:q} "
         "--out {output} > {log} 2>&1"

@@ -34,6 +34,8 @@ rule hps_sample:
         batch_size=config["teacher_sampling"]["batch_size"],
         runtime=f"--device {config['teacher_sampling']['device']} --dtype {config['teacher_sampling']['dtype']}",
     threads: config["teacher_sampling"]["threads"]
+    resources:
+        gpu=GPUS_PER_JOB,
     conda:
         CONDA_ENV
     log:
@@ -41,7 +43,7 @@ rule hps_sample:
     benchmark:
         f"{BENCH}/hps/{{system}}.tsv"
     shell:
-        "{params.env}sb2bench sample-sets --system {params.system:q} --names {params.styles} "
+        "{params.env}sb2bench gpu-run --gpus {resources.gpu} -- sb2bench sample-sets --system {params.system:q} --names {params.styles} "
         "--prompts {input.prompts} --out {output} --batch-size {params.batch_size} {params.runtime} --threads {threads} > {log} 2>&1"
 
 
@@ -59,6 +61,8 @@ rule hps_score:
         version=HPS["version"],
         model=config["models"]["hps"],
         checkpoint=f"--checkpoint {HPS['checkpoint']}" if HPS["checkpoint"] else "",
+    resources:
+        gpu=GPUS_PER_JOB,
     conda:
         CONDA_ENV
     log:
@@ -66,6 +70,6 @@ rule hps_score:
     benchmark:
         f"{BENCH}/metrics/{{system}}/hps.tsv"
     shell:
-        "{params.env}sb2bench hps-evaluate --styles {params.styles} --images-root {input.images} "
+        "{params.env}sb2bench gpu-run --gpus {resources.gpu} -- sb2bench hps-evaluate --styles {params.styles} --images-root {input.images} "
         "--prompts {input.prompts} --protocol {params.protocol} --version {params.version} "
         "--model {params.model:q} {params.checkpoint} --out {output} > {log} 2>&1"

@@ -10,6 +10,8 @@ rule merge_students:
         env=hub_env(),
         a=lambda wildcards: merge_specs(wildcards)["a"],
         b=lambda wildcards: merge_specs(wildcards)["b"],
+    resources:
+        gpu=GPUS_PER_JOB,
     conda:
         CONDA_ENV
     log:
@@ -17,7 +19,7 @@ rule merge_students:
     benchmark:
         f"{BENCH}/merge/{{merge}}/lambda-{{lam}}.tsv"
     shell:
-        "{params.env}sb2bench merge --a {params.a} --b {params.b} --lam {wildcards.lam} --out {output} > {log} 2>&1"
+        "{params.env}sb2bench gpu-run --gpus {resources.gpu} -- sb2bench merge --a {params.a} --b {params.b} --lam {wildcards.lam} --out {output} > {log} 2>&1"
 
 
 rule merge_sweep_report:

@@ -14,6 +14,8 @@ rule sample_shard:
         batch_size=config["teacher_sampling"]["batch_size"],
         runtime=f"--device {config['teacher_sampling']['device']} --dtype {config['teacher_sampling']['dtype']}",
     threads: config["teacher_sampling"]["threads"]
+    resources:
+        gpu=GPUS_PER_JOB,
     conda:
         CONDA_ENV
     log:
@@ -21,7 +23,7 @@ rule sample_shard:
     benchmark:
         f"{BENCH}/sample/{{system}}/{{shard}}-of-{{n}}.tsv"
     shell:
-        "{params.env}sb2bench sample --system {params.system:q} --prompts {input.prompts} --out {output} "
+        "{params.env}sb2bench gpu-run --gpus {resources.gpu} -- sb2bench sample --system {params.system:q} --prompts {input.prompts} --out {output} "
         "--shard {wildcards.shard} --n-shards {wildcards.n} --batch-size {params.batch_size} {params.runtime} "
         "--threads {threads} > {log} 2>&1"
 

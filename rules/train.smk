@@ -11,6 +11,8 @@ rule train_run:
         config=run_json,
         out=lambda wildcards, output: os.path.dirname(output[0]),
     threads: run_threads
+    resources:
+        gpu=GPUS_PER_JOB,
     conda:
         CONDA_ENV
     log:
@@ -18,4 +20,4 @@ rule train_run:
     benchmark:
         f"{BENCH}/train/{{run}}.tsv"
     shell:
-        "{params.env}sb2bench train --config {params.config:q} --out {params.out} > {log} 2>&1"
+        "{params.env}sb2bench gpu-run --gpus {resources.gpu} -- sb2bench train --config {params.config:q} --out {params.out} > {log} 2>&1"

@@ -186,6 +186,30 @@ def cmd_report_teacher(a: argparse.Namespace) -> None:
                          a.grid_prompts, a.title)
 
 
+def cmd_gpu_run(a: argparse.Namespace) -> None:
+    from sb2bench.gpu_slots import GpuSlotError, run_on_gpus
+
+    cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
+    try:
+        run_on_gpus(cmd, a.gpus, Path(a.lock_dir) if a.lock_dir else None, a.poll, a.timeout)
+    except GpuSlotError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def cmd_timing(a: argparse.Namespace) -> None:
+    from sb2bench.sampling import SystemSpec
+    from sb2bench.timing import time_system
+
+    time_system(SystemSpec.from_dict(a.system), a.out, warmup=a.warmup, runs=a.runs, repeats=a.repeats,
+                device=a.device, dtype=a.dtype, threads=a.threads, prompt=a.prompt)
+
+
+def cmd_report_timing(a: argparse.Namespace) -> None:
+    from sb2bench.timing import write_timing_table
+
+    write_timing_table(a.systems, a.out, a.title)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sb2bench", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -360,6 +384,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--grid-prompts", type=int, default=8)
     s.add_argument("--title", default="Toy teacher")
     s.set_defaults(func=cmd_report_teacher)
+
+    s = sub.add_parser("gpu-run", help="run a command on a free local GPU slot (CUDA_VISIBLE_DEVICES via lock files)")
+    s.add_argument("--gpus", type=int, default=1, help="GPU slots the command needs (0: run it unchanged)")
+    s.add_argument("--lock-dir", default=None, help="lock folder (default $SB2BENCH_GPU_LOCK_DIR or a per-user temp folder)")
+    s.add_argument("--poll", type=float, default=1.0, help="seconds between attempts while every slot is taken")
+    s.add_argument("--timeout", type=float, default=None, help="give up after this many seconds (default: wait)")
+    s.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
+    s.set_defaults(func=cmd_gpu_run)
+
+    s = sub.add_parser("timing", help="SBv2 Table 8 protocol: seconds per image of one system (batch 1)")
+    s.add_argument("--system", type=_json_arg, required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--warmup", type=int, default=5)
+    s.add_argument("--runs", type=int, default=50)
+    s.add_argument("--repeats", type=int, default=10)
+    s.add_argument("--device", default="auto")
+    s.add_argument("--dtype", default="auto")
+    s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--prompt", default=None)
+    s.set_defaults(func=cmd_timing)
+
+    s = sub.add_parser("report-timing", help="table of seconds per image per system (SBv2 Table 8 column)")
+    s.add_argument("--systems", type=_json_arg, required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--title", default="Inference time")
+    s.set_defaults(func=cmd_report_timing)
 
     from sb2bench.train.cli import add_cli
 

@@ -76,7 +76,9 @@ def check_config(config: dict) -> None:
     from sb2bench.merges import check_merges, merge_systems
 
     check_merges(config)
-    check_tables(config, set(merge_systems(config, f"results/{config['world']}")))
+    merged = set(merge_systems(config, f"results/{config['world']}"))
+    check_tables(config, merged)
+    check_timing(config, merged)
     prompts = config["teacher_sampling"]["prompts"]
     if prompts not in ("toy_eval", "coco"):
         from sb2bench.prompts import PromptFileError, read_prompts
@@ -136,6 +138,29 @@ def check_evaluation(config: dict) -> None:
         _need_path("evaluation.hps.checkpoint", ckpt / HPS_VERSIONS[hps["version"]],
                    f"the folder holding {HPS_VERSIONS[hps['version']]} (download it from xswu/HPSv2)")
         _need_path("evaluation.hps.benchmark", hps["benchmark"], "hpsv2's benchmark prompt folder")
+
+
+def check_timing(config: dict, extra_systems: set[str] = frozenset()) -> None:
+    """Timed systems are configured systems, once each; paper rows are rows of SBv2 Table 8."""
+    from sb2bench.paper_numbers import paper_table
+
+    timing = config["timing"]
+    if not timing["enabled"]:
+        return
+    systems = {s["name"] for s in config["teacher_sampling"]["systems"]}
+    systems |= {r["name"] for r in config["training"]["runs"] if r["evaluate"]} | set(extra_systems)
+    rows = paper_table("sbv2_t8").row_keys
+    seen = set()
+    for i, s in enumerate(timing["systems"]):
+        if s["system"] not in systems:
+            raise ConfigError(f"config key timing.systems[{i}].system: {s['system']!r} is not a configured system "
+                              f"or evaluated run ({sorted(systems)})")
+        if s["system"] in seen:
+            raise ConfigError(f"config key timing.systems[{i}].system: {s['system']!r} is listed twice")
+        seen.add(s["system"])
+        if s.get("paper_row") and s["paper_row"] not in rows:
+            raise ConfigError(f"config key timing.systems[{i}].paper_row: {s['paper_row']!r} is not a row of "
+                              f"SBv2 Table 8 (rows: {list(rows)})")
 
 
 def check_tables(config: dict, extra_systems: set[str] = frozenset()) -> None:

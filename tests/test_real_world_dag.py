@@ -56,7 +56,7 @@ def real_config(root: Path, pipeline: Path) -> dict:
         "teacher_sampling": {"prompts": "coco", "shards": 2, "batch_size": 3, "threads": 1, "systems": [
             {"name": "multi", "steps": 2, "cfg": 4.5},
             {"name": "onestep", "kind": "onestep"}]},
-        "evaluation": {"protocol": "sbv2", "device": "cpu",
+        "evaluation": {"protocol": "sbv2", "device": "cpu", "bootstrap": {"n_boot": 3},
                        "coco": {"root": str(root / "coco"), "n_prompts": 6, "n_reference": 10, "resize_threads": 2},
                        "hps": {"enabled": True, "version": "v2.1", "checkpoint": str(root / "hps"),
                                "benchmark": str(root / "hps" / "benchmark"), "n_per_style": 3}},
