@@ -58,6 +58,12 @@ def resolve_run(config: dict, run: dict, results: str) -> dict:
     cfg.setdefault("text_embedding_cache", f"{results}/cache/text_embeddings")
     if cfg.get("clip_loss", "none") != "none":
         cfg.setdefault("clip_model", config["models"]["clip"])
+    weight = cfg.get("hps_loss_weight", 0)
+    if isinstance(weight, (int, float)) and weight > 0:  # the evaluation's own HPS scorer
+        hps = config["evaluation"]["hps"]
+        cfg.setdefault("hps_model", config["models"]["hps"])
+        cfg.setdefault("hps_checkpoint", hps.get("checkpoint"))
+        cfg.setdefault("hps_version", hps.get("version", "v2.1"))
     return cfg
 
 

@@ -132,6 +132,15 @@ def test_runs_become_systems_with_their_init_pipeline(tmp_path):
     assert rb["prompts"] == "results/toy/data/train/prompts.jsonl" and rb["teacher"] == "toy:sd-toy"
 
 
+def test_a_run_with_the_hps_loss_gets_the_evaluation_hps_scorer(tmp_path):
+    from sb2bench.runs import resolve_run
+
+    cfg = _with_runs(tmp_path, [{"name": "h", "config": {"hps_loss_weight": 0.1}}, {"name": "plain"}])
+    h, plain = (resolve_run(cfg, r, "results/toy") for r in cfg["training"]["runs"])
+    assert (h["hps_model"], h["hps_checkpoint"], h["hps_version"]) == ("toy:clip-toy", None, "v2.1")
+    assert not any(k.startswith("hps_") for k in plain)  # runs without it resolve (and hash) as before
+
+
 @pytest.mark.parametrize("runs,match", [
     ([{"name": "a", "init": "run:nope"}], "run 'nope' is not declared"),
     ([{"name": "a", "init": "run:b"}, {"name": "b", "init": "run:a"}], "cycle"),

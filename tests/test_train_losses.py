@@ -104,3 +104,45 @@ def test_semantic_hash_ignores_bookkeeping_keys_only():
     a = TrainConfig.from_dict(REQUIRED)
     assert a.semantic_hash() == TrainConfig.from_dict({**REQUIRED, "log_every": 3, "threads": 1}).semantic_hash()
     assert a.semantic_hash() != TrainConfig.from_dict({**REQUIRED, "student_lr": 2e-6}).semantic_hash()
+
+
+def test_hps_loss_is_minus_mean_score_over_hundred():
+    scores = torch.tensor([20.0, 30.0, 25.0], requires_grad=True)  # hpsv2's x100 scale
+    loss = losses.hps_loss(scores)
+    assert loss.item() == pytest.approx(-(20 + 30 + 25) / 3 / 100)
+    loss.backward()
+    assert torch.allclose(scores.grad, torch.full((3,), -1 / 300))
+
+
+def test_reg_loss_is_mse_and_does_not_push_the_target():
+    pred = torch.tensor([[1.0, 2.0], [0.0, -1.0]], requires_grad=True)
+    target = torch.tensor([[0.0, 2.0], [1.0, 1.0]], requires_grad=True)
+    loss = losses.reg_loss(pred, target)
+    assert loss.item() == pytest.approx((1 + 0 + 1 + 4) / 4)
+    loss.backward()
+    assert torch.allclose(pred.grad, 2 * (pred - target).detach() / 4) and target.grad is None
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"hps_loss_weight": 0.1}, "'hps_model'.*required.*hps_loss_weight"),
+    ({"hps_loss_weight": -1.0, "hps_model": "toy:clip-toy"}, "'hps_loss_weight'.*>= 0"),
+    ({"hps_version": "v3"}, "'hps_version'.*choose one of"),
+    ({"hps_schedule": "exp"}, "'hps_schedule'.*choose one of"),
+    ({"reg_weight": 0.25}, "'reg_pairs'.*required.*train-reg-pairs"),
+    ({"reg_weight": -0.1, "reg_pairs": "pairs"}, "'reg_weight'.*>= 0"),
+    ({"reg_loss": "lpips"}, "'reg_loss'.*choose one of"),
+    ({"reg_batch_size": 0}, "'reg_batch_size'.*>= 1"),
+    ({"hps_model": 3}, "'hps_model': expected str"),
+])
+def test_optional_loss_config_errors_name_the_key(bad, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig.from_dict({**REQUIRED, **bad})
+
+
+def test_optional_losses_are_off_by_default_and_leave_the_hash_alone():
+    cfg = TrainConfig.from_dict(REQUIRED)
+    assert cfg.hps_loss_weight == 0 and cfg.reg_weight == 0 and cfg.hps_model is None and cfg.reg_pairs is None
+    # the hash of a config without the new keys is the one it had before they existed (resumable runs)
+    assert cfg.semantic_hash() == "628891dee8a41328"
+    on = TrainConfig.from_dict({**REQUIRED, "hps_loss_weight": 0.5, "hps_model": "toy:clip-toy"})
+    assert on.semantic_hash() != cfg.semantic_hash()

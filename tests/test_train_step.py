@@ -130,3 +130,51 @@ def test_lora_warmup_moves_only_the_lora_teacher(tiny_pipeline_dir, tmp_path):
     assert all(torch.equal(q, student0[n]) for n, q in p.student.state_dict().items()), "warm-up moved the student"
     assert any(not torch.equal(q, lora0[n]) for n, q in p.teacher.unet.named_parameters() if q.requires_grad)
     assert not torch.equal(p.gen.get_state(), gen0)  # its draws come from the run's generator (resumable)
+
+
+def _trainable(p) -> dict[str, torch.Tensor]:
+    return {n: q.detach().clone() for n, q in p.student.named_parameters() if q.requires_grad}
+
+
+def test_hps_loss_is_minus_weighted_mean_hps_and_reaches_the_student(tiny_pipeline_dir, tmp_path):
+    import torch.nn.functional as F
+
+    from sb2bench.metrics.hps import hps_preprocess
+    from sb2bench.train.clip_guidance import decode01
+    from sb2bench.train.step import _add_image_losses
+
+    cfg = make_config(tiny_pipeline_dir, tmp_path, hps_loss_weight=0.5, hps_model="toy:clip-toy")
+    p, cond, null = setup(cfg, tmp_path)
+    assert p.clip is None and p.hps is not None
+    z = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+    x0 = predict_x0(p.student, p.acp, z, cond[:2], p.student_t)
+    logs = {}
+    total = _add_image_losses(p, 0, x0, CAPTIONS[:2], torch.zeros(()), logs)
+    with torch.no_grad():  # by hand: HPS = 100 cos(image, text) of the frozen scorer on D(x0)
+        img = hps_preprocess(decode01(p.decoder, x0), 32)
+        a = p.hps.model.encode_image(img)
+        b = p.hps.model.encode_text(p.hps.tokenizer(CAPTIONS[:2]))
+        hps = 100 * F.cosine_similarity(a, b)
+    assert total.item() == pytest.approx(-0.5 * hps.mean().item() / 100, rel=1e-5, abs=1e-7)
+    assert logs["hps"] == pytest.approx(hps.mean().item(), rel=1e-5) and logs["hps_weight"] == 0.5
+    total.backward()
+    grads = [q.grad for q in p.student.parameters() if q.requires_grad]
+    assert any(g is not None and g.abs().sum() > 0 for g in grads), "no HPS gradient reached the student"
+    assert all(q.grad is None for q in p.hps.model.parameters()), "the HPS model must stay frozen"
+    logs = train_step(p, 0, cond, null, CAPTIONS)
+    assert {"loss_hps", "hps", "hps_weight"} <= logs.keys() and "loss_clip" not in logs
+
+
+def test_zero_weights_leave_the_step_bit_identical(tiny_pipeline_dir, tmp_path):
+    """Flags present but weights 0: same draws, same losses, same weights as a config without them."""
+    runs = []
+    for extra in ({}, {"hps_loss_weight": 0.0, "hps_model": "toy:clip-toy", "reg_weight": 0.0,
+                       "reg_pairs": str(tmp_path / "no-pairs-needed")}):
+        cfg = make_config(tiny_pipeline_dir, tmp_path, clip_loss="clamped", clip_model="toy:clip-toy", **extra)
+        p, cond, null = setup(cfg, tmp_path)
+        assert p.hps is None and p.reg is None
+        logs = [train_step(p, step, cond, null, CAPTIONS) for step in range(2)]
+        runs.append((logs, _trainable(p), p.gen.get_state()))
+    (logs_a, w_a, g_a), (logs_b, w_b, g_b) = runs
+    assert logs_a == logs_b and torch.equal(g_a, g_b)
+    assert w_a.keys() == w_b.keys() and all(torch.equal(w_a[k], w_b[k]) for k in w_a)

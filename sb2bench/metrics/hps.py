@@ -32,8 +32,8 @@ def resize_longest_and_pad(images01: torch.Tensor, size: int = 224) -> torch.Ten
 
 
 def hps_preprocess(images01: torch.Tensor, size: int = 224) -> torch.Tensor:
-    mean = torch.tensor(OPENAI_MEAN, dtype=images01.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(OPENAI_STD, dtype=images01.dtype).view(1, 3, 1, 1)
+    mean = torch.tensor(OPENAI_MEAN, dtype=images01.dtype, device=images01.device).view(1, 3, 1, 1)
+    std = torch.tensor(OPENAI_STD, dtype=images01.dtype, device=images01.device).view(1, 3, 1, 1)
     return (resize_longest_and_pad(images01, size) - mean) / std
 
 
@@ -57,5 +57,5 @@ def hps_scores(model, tokenizer, images01: torch.Tensor, prompts: list[str], siz
         image_size = getattr(model.visual, "image_size", 224)
         size = int(image_size[0] if isinstance(image_size, (tuple, list)) else image_size)
     img = F.normalize(model.encode_image(hps_preprocess(images01, size)), dim=-1)
-    txt = F.normalize(model.encode_text(tokenizer(list(prompts))), dim=-1)
+    txt = F.normalize(model.encode_text(tokenizer(list(prompts)).to(images01.device)), dim=-1)
     return 100.0 * (img * txt).sum(-1)

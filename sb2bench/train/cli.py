@@ -1,4 +1,5 @@
-"""``sb2bench train --config run.json --out DIR``: the command line of :func:`sb2bench.train.run`."""
+"""``sb2bench train --config run.json --out DIR``: the command line of :func:`sb2bench.train.run`;
+``sb2bench train-reg-pairs``: the regulariser's (noise, teacher latent, prompt) pairs folder."""
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,29 @@ def cmd_train(a: argparse.Namespace) -> None:
     print(f"wrote {run(config, Path(a.out))}")
 
 
+def cmd_reg_pairs(a: argparse.Namespace) -> None:
+    from sb2bench.train.regularisation import build_pairs
+
+    out = build_pairs(a.teacher, a.prompts, a.n, a.out, steps=a.steps, cfg=a.cfg, seed=a.seed,
+                      batch_size=a.batch_size, shard_size=a.shard_size, device=a.device, dtype=a.dtype)
+    print(f"wrote {out}")
+
+
 def add_cli(subparsers) -> argparse.ArgumentParser:
-    """Register the ``train`` subcommand on an ``argparse`` subparsers object."""
+    """Register the ``train`` and ``train-reg-pairs`` subcommands on an ``argparse`` subparsers object."""
+    r = subparsers.add_parser("train-reg-pairs", help="teacher ODE pairs for the image regulariser (SBv2 Ours*, DMD)")
+    r.add_argument("--teacher", required=True, help="zoo spec of the teacher pipeline")
+    r.add_argument("--prompts", required=True, help="JSONL prompt file (SBv2: LAION-Aesthetic captions)")
+    r.add_argument("--n", type=int, default=None, help="pairs from the first N prompts (SBv2: 200K; default all)")
+    r.add_argument("--out", required=True, help="pairs folder (train config key reg_pairs)")
+    r.add_argument("--steps", type=int, default=25, help="DDIM steps of the teacher")
+    r.add_argument("--cfg", type=float, default=4.5, help="teacher CFG scale (SBv2's teacher setting)")
+    r.add_argument("--seed", type=int, default=0, help="noise of pair i comes from (seed, i)")
+    r.add_argument("--batch-size", type=int, default=16)
+    r.add_argument("--shard-size", type=int, default=1024, help="pairs per shard file (the unit of resumption)")
+    r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    r.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    r.set_defaults(func=cmd_reg_pairs)
     s = subparsers.add_parser("train", help="VSD-train a one-step student (SwiftBrush v2)")
     s.add_argument("--config", required=True, help="run config: a JSON file or inline JSON (keys: sb2bench.train.TrainConfig)")
     s.add_argument("--out", required=True, help="run folder (checkpoints, log, samples, final student/)")

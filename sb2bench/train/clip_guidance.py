@@ -25,6 +25,12 @@ def load_decoder(spec: str):
     return dec.eval().requires_grad_(False)
 
 
+def decode01(decoder, x0: torch.Tensor) -> torch.Tensor:
+    """D(x0) in [0, 1]; the decoder's own scaling factor (1 for taesd, 0.18215 for SD's VAE)."""
+    img = decoder.decode(x0 / decoder.config.scaling_factor).sample
+    return ((img.float() + 1) / 2).clamp(0, 1)
+
+
 def _normalisation(preprocess) -> tuple[list[float], list[float]]:
     for tf in getattr(preprocess, "transforms", []):
         if type(tf).__name__ == "Normalize":
@@ -50,9 +56,7 @@ class ClipScorer:
         return self
 
     def images01(self, x0: torch.Tensor) -> torch.Tensor:
-        """D(x0) in [0, 1]; the decoder's own scaling factor (1 for taesd, 0.18215 for SD's VAE)."""
-        img = self.decoder.decode(x0 / self.decoder.config.scaling_factor).sample
-        return ((img.float() + 1) / 2).clamp(0, 1)
+        return decode01(self.decoder, x0)
 
     @torch.no_grad()
     def text_features(self, captions: list[str], device) -> torch.Tensor:
@@ -60,9 +64,12 @@ class ClipScorer:
         return F.normalize(self.clip.model.encode_text(tok).float(), dim=-1)
 
     def cosines(self, x0: torch.Tensor, captions: list[str]) -> torch.Tensor:
-        img = self.images01(x0)
+        return self.cosines_of_images(self.images01(x0), captions)
+
+    def cosines_of_images(self, img: torch.Tensor, captions: list[str]) -> torch.Tensor:
+        """Cosines from already decoded images in [0, 1] (one decode serves the CLIP and HPS losses)."""
         if tuple(img.shape[-2:]) != self.size:
             img = F.interpolate(img, size=self.size, mode="bicubic", align_corners=False, antialias=True)
         img = (img - self.mean) / self.std
         img_f = F.normalize(self.clip.model.encode_image(img).float(), dim=-1)
-        return (img_f * self.text_features(captions, x0.device)).sum(-1)
+        return (img_f * self.text_features(captions, img.device)).sum(-1)

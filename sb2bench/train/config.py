@@ -16,6 +16,8 @@ from sb2bench.hashing import sha256_json
 SCHEMES = ("full", "lora")
 CLIP_MODES = ("none", "clamped", "unclamped")
 SCHEDULES = ("constant", "linear", "cosine")
+HPS_VERSIONS = ("v2.0", "v2.1")  # sb2bench.metrics.hps.HPS_VERSIONS (not imported: it loads torch)
+REG_LOSSES = ("mse_latent", "mse_pixel")
 WEIGHTINGS = ("one_minus_alpha_bar", "constant")
 LORA_LOSS_WEIGHTINGS = ("alpha_bar", "none")
 NONFINITE_POLICIES = ("raise", "skip")
@@ -27,6 +29,11 @@ ATTN_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 # change them without invalidating its checkpoints.
 NON_SEMANTIC = ("threads", "checkpoint_every", "checkpoint_total_limit", "log_every", "sample_every",
                 "sample_prompts", "tensorboard", "text_embedding_cache", "resume")
+
+
+# Keys added after runs existed (the optional losses of issue 4): hashed only when set.
+LATER_KEYS = ("hps_loss_weight", "hps_model", "hps_checkpoint", "hps_version", "hps_schedule",
+              "reg_weight", "reg_pairs", "reg_batch_size", "reg_loss")
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,23 @@ class TrainConfig:
     clip_weight: float = 0.1               # SBv2 §5.1 (start value)
     clip_schedule: str = "linear"          # SBv2: "gradually reduced to zero" (shape unverified)
     clip_prompt_prefix: str = ""
+    # -- HPSv2 loss (SBv2 Table 9, "Model B + HPSv2 loss"; weight and schedule not given: UNVERIFIED)
+    hps_loss_weight: float = 0.0           # 0 = off; adds -w * mean(HPS(D(x0), prompt)) / 100 with D the CLIP-loss
+    #                                        decoder (clip_decoder or the teacher's VAE); HPS model frozen
+    hps_model: str | None = None           # open_clip spec (toy:clip-toy) or bare architecture (ViT-H-14) with
+    #                                        hps_checkpoint [required when hps_loss_weight > 0]
+    hps_checkpoint: str | None = None      # folder holding HPS_v2_compressed.pt / HPS_v2.1_compressed.pt;
+    #                                        null = hps_model as it is (toy stand-in)
+    hps_version: str = "v2.1"              # checkpoint file to load (hpsv2 1.2.0 default; SBv2's: UNVERIFIED)
+    hps_schedule: str = "constant"         # weight schedule as clip_schedule (our choice; the paper says nothing)
+    # -- image regularisation (SBv2 T3 "Ours*": 200K LAION-Aesthetic pairs, "regularisation [DMD]"; UNVERIFIED)
+    reg_weight: float = 0.0                # 0 = off; DMD's paired regression of student(noise) onto the teacher's
+    #                                        ODE output from the same noise (DMD: LPIPS, weight 0.25)
+    reg_pairs: str | None = None           # folder from `sb2bench train-reg-pairs`: (noise, target latent, prompt)
+    #                                        [required when reg_weight > 0]
+    reg_batch_size: int = 4                # pairs per student step, a batch of its own (as in DMD)
+    reg_loss: str = "mse_latent"           # "mse_latent" or "mse_pixel" (through the CLIP-loss decoder); DMD's
+    #                                        LPIPS is not in our dependency set
     # -- engineering
     ema_decay: float | None = None         # None = no EMA student (SBv2 ships unet_ema; decay unknown)
     mixed_precision: str = "auto"          # auto = bf16 autocast on CUDA, fp32 on CPU
@@ -120,12 +144,13 @@ class TrainConfig:
         for key in ("teacher", "student_init", "prompts"):
             need(bool(getattr(self, key)), key, "is required (a zoo spec / prompt-file path)")
         choices = {"scheme": SCHEMES, "clip_loss": CLIP_MODES, "clip_schedule": SCHEDULES,
+                   "hps_schedule": SCHEDULES, "hps_version": HPS_VERSIONS, "reg_loss": REG_LOSSES,
                    "weighting": WEIGHTINGS, "lora_loss_weighting": LORA_LOSS_WEIGHTINGS,
                    "nonfinite": NONFINITE_POLICIES, "mixed_precision": PRECISIONS, "device": DEVICES}
         for key, allowed in choices.items():
             need(getattr(self, key) in allowed, key, f"is {getattr(self, key)!r}; choose one of {list(allowed)}")
         for key in ("max_steps", "batch_size", "student_lora_rank", "lora_rank", "lora_updates_per_step",
-                    "checkpoint_every", "log_every", "sample_prompts"):
+                    "checkpoint_every", "log_every", "sample_prompts", "reg_batch_size"):
             need(getattr(self, key) >= 1, key, f"must be >= 1 (got {getattr(self, key)})")
         for key in ("student_lr", "lora_lr", "student_lora_alpha", "lora_alpha", "max_grad_norm", "adam_eps"):
             need(getattr(self, key) > 0, key, f"must be > 0 (got {getattr(self, key)})")
@@ -136,6 +161,14 @@ class TrainConfig:
         need(-1 <= self.clip_tau <= 1, "clip_tau", "is a cosine margin, must be in [-1, 1]")
         need(self.clip_loss == "none" or bool(self.clip_model), "clip_model",
              f"is required with clip_loss={self.clip_loss!r} (e.g. 'toy:clip-toy' or 'ViT-B-32:laion2b_s34b_b79k')")
+        need(self.hps_loss_weight >= 0, "hps_loss_weight", "must be >= 0 (0 = off)")
+        need(self.hps_loss_weight == 0 or bool(self.hps_model), "hps_model",
+             f"is required with hps_loss_weight={self.hps_loss_weight} (e.g. 'toy:clip-toy', or 'ViT-H-14' with "
+             f"hps_checkpoint), or set hps_loss_weight to 0")
+        need(self.reg_weight >= 0, "reg_weight", "must be >= 0 (0 = off)")
+        need(self.reg_weight == 0 or bool(self.reg_pairs), "reg_pairs",
+             f"is required with reg_weight={self.reg_weight}: build a pairs folder with `sb2bench train-reg-pairs`, "
+             f"or set reg_weight to 0")
         need(self.ema_decay is None or 0 < self.ema_decay < 1, "ema_decay", "must be null or in (0, 1)")
         need(self.sample_every >= 0, "sample_every", "must be >= 0 (0 = off)")
         need(self.lora_warmup_steps >= 0, "lora_warmup_steps", "must be >= 0 (0 = off, the paper's setting)")
@@ -153,8 +186,11 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def semantic_hash(self) -> str:
-        """Hash of the keys that change the computation; checkpoints refuse a run whose hash differs."""
-        d = {k: v for k, v in self.to_dict().items() if k not in NON_SEMANTIC}
+        """Hash of the keys that change the computation; checkpoints refuse a run whose hash differs.
+        Keys added later are left out at their defaults, so older runs keep their hash and resume."""
+        defaults = {f.name: _default(f) for f in dataclasses.fields(self)}
+        d = {k: v for k, v in self.to_dict().items()
+             if k not in NON_SEMANTIC and not (k in LATER_KEYS and v == defaults[k])}
         return sha256_json(d)[:16]
 
 
@@ -163,8 +199,8 @@ def _default(f: dataclasses.Field) -> Any:
 
 
 # Keys that accept null, with the type of a non-null value.
-NULLABLE = {"clip_model": str, "clip_decoder": str, "ema_decay": float, "threads": int,
-            "text_embedding_cache": str, "checkpoint_total_limit": int}
+NULLABLE = {"clip_model": str, "clip_decoder": str, "hps_model": str, "hps_checkpoint": str, "reg_pairs": str,
+            "ema_decay": float, "threads": int, "text_embedding_cache": str, "checkpoint_total_limit": int}
 
 
 def _coerce(name: str, value: Any, default: Any) -> Any:
@@ -223,7 +259,7 @@ def run_keys_table() -> str:
         if field_line and "=" in field_line.group(2):
             last = field_line.group(1) if field_line.group(3) else None
             notes[field_line.group(1)] = (field_line.group(3) or "").strip()
-        elif comment_only and last:
+        elif comment_only and last and not comment_only.group(1).startswith("--"):  # "# -- x" heads a section
             notes[last] += " " + comment_only.group(1).strip()
         else:
             last = None

@@ -7,6 +7,10 @@
 * CLIP loss (SBv2 Eq. 5): clamped max(0, tau - cos) stops pushing an image once it is aligned
   enough, which is what keeps FID from degrading; the unclamped variant is 1 - cos (the same
   gradient as -cos, but non-negative so it logs like a loss).
+* HPSv2 loss (SBv2 Table 9): the negative mean HPS (x100 scale) over 100, a reward to maximise.
+* Regulariser (SBv2 "Ours*", after DMD, Yin et al. CVPR 2024, Eq. 6): regression of the student's
+  output from a stored noise onto the teacher's multi-step output from the same noise. DMD uses
+  LPIPS on images; we use MSE (LPIPS is not a dependency), on latents or on decoded images.
 """
 from __future__ import annotations
 
@@ -65,3 +69,13 @@ def schedule_weight(step: int, max_steps: int, start: float, schedule: str) -> f
     if schedule == "cosine":
         return float(start) * 0.5 * (1.0 + math.cos(math.pi * progress))
     raise ValueError(f"unknown schedule {schedule!r}; choose constant, linear or cosine")
+
+
+def hps_loss(scores: torch.Tensor) -> torch.Tensor:
+    """-mean(HPS) / 100 from per-image HPS scores (B,) on hpsv2's x100 scale, i.e. -mean cosine."""
+    return -scores.float().mean() / 100.0
+
+
+def reg_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of the student's output against the teacher's (target carries no gradient)."""
+    return F.mse_loss(pred.float(), target.detach().float(), reduction="mean")

@@ -14,11 +14,15 @@ from sb2bench.atomic import atomic_file
 COLUMNS = ("step", "elapsed_s", "loss_vsd", "loss_clip", "clip_weight", "clip_cos", "loss_lora",
            "grad_norm_student", "grad_norm_lora", "x0_std", "x0_mean", "lr_student", "lr_lora",
            "nonfinite_skips")
+HPS_COLUMNS = ("loss_hps", "hps_weight", "hps")  # only in runs with the HPSv2 loss on
+REG_COLUMNS = ("loss_reg",)                    # only in runs with the regulariser on
 
 
 class RunLog:
-    def __init__(self, path: Path, resume_step: int, tensorboard_dir: Path | None = None):
+    def __init__(self, path: Path, resume_step: int, tensorboard_dir: Path | None = None,
+                 extra_columns: tuple[str, ...] = ()):
         self.path = Path(path)
+        self.columns = COLUMNS + tuple(extra_columns)  # a run without optional losses keeps the old header
         self.t0 = time.time()
         self._truncate(resume_step)
         self.tb = None
@@ -36,15 +40,15 @@ class RunLog:
             with open(self.path, newline="") as f:
                 rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
         with atomic_file(self.path) as f:
-            w = csv.DictWriter(f, fieldnames=COLUMNS)
+            w = csv.DictWriter(f, fieldnames=self.columns)
             w.writeheader()
             w.writerows(rows)
 
     def write(self, step: int, values: dict[str, float]) -> None:
-        row = {k: values.get(k, "") for k in COLUMNS}
+        row = {k: values.get(k, "") for k in self.columns}
         row["step"], row["elapsed_s"] = step, round(time.time() - self.t0, 2)
         with open(self.path, "a", newline="") as f:
-            csv.DictWriter(f, fieldnames=COLUMNS).writerow(row)
+            csv.DictWriter(f, fieldnames=self.columns).writerow(row)
         if self.tb is not None:
             for k, v in values.items():
                 if isinstance(v, (int, float)):

@@ -1,4 +1,4 @@
-"""One training iteration: the student turn (VSD [+ CLIP]) then the LoRA-teacher turn(s).
+"""One training iteration: the student turn (VSD [+ CLIP, HPS, regulariser]) then the LoRA-teacher turn(s).
 
 Every random draw comes from one CPU generator, in a fixed order, so a run resumed from a
 checkpoint (which stores that generator) repeats the uninterrupted run bit for bit on CPU.
@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import torch
 
 from sb2bench.train import losses
+from sb2bench.train.clip_guidance import decode01
 from sb2bench.train.config import TrainConfig
 from sb2bench.train.student import predict_x0
 
@@ -34,7 +35,10 @@ class Parts:
     lr_lora: object
     accelerator: object
     gen: torch.Generator
-    clip: object | None = None
+    clip: object | None = None     # ClipScorer when clip_loss != "none"
+    hps: object | None = None      # HpsScorer when hps_loss_weight > 0
+    reg: object | None = None      # RegPairs (with .cond) when reg_weight > 0
+    decoder: object | None = None  # D of the CLIP/HPS losses and of reg_loss "mse_pixel"
     ema: object | None = None
     nonfinite_skips: int = 0
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
@@ -64,36 +68,61 @@ def _guard(p: Parts, step: int, what: str, value: torch.Tensor) -> bool:
     return False
 
 
-def student_turn(p: Parts, step: int, cond, null, captions: list[str]) -> tuple[torch.Tensor | None, dict]:
-    """VSD (+ CLIP) update of the student; returns the detached x0 for the LoRA turn (None if skipped)."""
-    cfg, acc, b = p.cfg, p.accelerator, len(cond)
-    latent_shape = (b, p.student.config.in_channels, p.student.config.sample_size, p.student.config.sample_size)
-    z = _randn(p, latent_shape)
-    t = _randint(p, cfg.t_min, cfg.t_max, b)
-    noise = _randn(p, latent_shape)
-    with acc.autocast():
-        x0 = predict_x0(p.student, p.acp, z, cond, p.student_t)
-        x_t = p.scheduler.add_noise(x0.detach(), noise, t)
-        uncond = null.expand_as(cond)
+def _vsd_loss(p: Parts, x0: torch.Tensor, cond, null, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """VSD: the frozen-minus-LoRA teacher score difference at x_t, injected as a gradient on x0."""
+    cfg = p.cfg
+    x_t = p.scheduler.add_noise(x0.detach(), noise, t)
+    uncond = null.expand_as(cond)
+    with torch.no_grad():
+        with p.teacher.frozen():
+            eps_teacher = p.teacher.eps(x_t, t, cond, uncond, cfg.teacher_cfg)
+        eps_lora = p.teacher.eps(x_t, t, cond, uncond, cfg.lora_cfg)
+    grad = losses.vsd_grad(eps_teacher, eps_lora, losses.vsd_weight(p.acp, t, cfg.weighting))
+    return losses.vsd_loss(x0, grad)
+
+
+def _add_image_losses(p: Parts, step: int, x0: torch.Tensor, captions: list[str], loss: torch.Tensor,
+                      logs: dict) -> torch.Tensor:
+    """loss + the weighted CLIP and HPS terms, both from one decode of x0 (each only when on)."""
+    cfg = p.cfg
+    if p.clip is None and p.hps is None:
+        return loss
+    img = decode01(p.decoder, x0)
+    if p.clip is not None:
+        weight = losses.schedule_weight(step, cfg.max_steps, cfg.clip_weight, cfg.clip_schedule)
+        cos = p.clip.cosines_of_images(img, captions)
+        loss_clip = losses.clip_loss(cos, cfg.clip_loss, cfg.clip_tau)
+        loss = loss + weight * loss_clip
+        logs.update(loss_clip=loss_clip.item(), clip_weight=weight, clip_cos=cos.mean().item())
+    if p.hps is not None:
+        weight = losses.schedule_weight(step, cfg.max_steps, cfg.hps_loss_weight, cfg.hps_schedule)
+        scores = p.hps.scores(img, captions)
+        loss_hps = losses.hps_loss(scores)
+        loss = loss + weight * loss_hps
+        logs.update(loss_hps=loss_hps.item(), hps_weight=weight, hps=scores.mean().item())
+    return loss
+
+
+def _reg_loss(p: Parts) -> torch.Tensor:
+    """DMD-style regression on a batch of stored pairs: student(noise, prompt) vs the teacher's output."""
+    idx = torch.randint(0, len(p.reg), (p.cfg.reg_batch_size,), generator=p.gen)
+    noise, target = (x.to(p.device) for x in p.reg.get(idx.tolist()))
+    pred = predict_x0(p.student, p.acp, noise, p.reg.cond[idx].to(p.device), p.student_t)
+    if p.cfg.reg_loss == "mse_pixel":
         with torch.no_grad():
-            with p.teacher.frozen():
-                eps_teacher = p.teacher.eps(x_t, t, cond, uncond, cfg.teacher_cfg)
-            eps_lora = p.teacher.eps(x_t, t, cond, uncond, cfg.lora_cfg)
-        grad = losses.vsd_grad(eps_teacher, eps_lora, losses.vsd_weight(p.acp, t, cfg.weighting))
-        loss_vsd = losses.vsd_loss(x0, grad)
-        loss, logs = loss_vsd, {"loss_vsd": loss_vsd.item()}
-        if p.clip is not None:
-            weight = losses.schedule_weight(step, cfg.max_steps, cfg.clip_weight, cfg.clip_schedule)
-            cos = p.clip.cosines(x0, captions)
-            loss_clip = losses.clip_loss(cos, cfg.clip_loss, cfg.clip_tau)
-            loss = loss + weight * loss_clip
-            logs.update(loss_clip=loss_clip.item(), clip_weight=weight, clip_cos=cos.mean().item())
-    logs.update(x0_std=x0.detach().std().item(), x0_mean=x0.detach().mean().item())
+            target = decode01(p.decoder, target)
+        pred = decode01(p.decoder, pred)
+    return losses.reg_loss(pred, target)
+
+
+def _update_student(p: Parts, step: int, loss: torch.Tensor, x0: torch.Tensor, logs: dict) -> bool:
+    """Backward, clip, step (and EMA) unless the loss or gradient is non-finite; True when stepped."""
+    acc = p.accelerator
     p.opt_student.zero_grad(set_to_none=True)
     ok = _guard(p, step, "student x0", x0.detach()) and _guard(p, step, "student loss", loss.detach())
     if ok:
         acc.backward(loss)
-        norm = acc.clip_grad_norm_([q for q in p.student.parameters() if q.requires_grad], cfg.max_grad_norm)
+        norm = acc.clip_grad_norm_([q for q in p.student.parameters() if q.requires_grad], p.cfg.max_grad_norm)
         ok = _guard(p, step, "student gradient norm", norm.detach())
         logs["grad_norm_student"] = norm.item()
     if ok:
@@ -102,6 +131,28 @@ def student_turn(p: Parts, step: int, cond, null, captions: list[str]) -> tuple[
             p.ema.update(p.student)
     p.opt_student.zero_grad(set_to_none=True)
     p.lr_student.step()
+    return ok
+
+
+def student_turn(p: Parts, step: int, cond, null, captions: list[str]) -> tuple[torch.Tensor | None, dict]:
+    """VSD (+ CLIP, HPS, regulariser) update of the student; returns the detached x0 for the LoRA turn
+    (None if skipped). Draw order: z, t, noise, then the regulariser's pair indices (only when on)."""
+    cfg, b, c = p.cfg, len(cond), p.student.config
+    latent_shape = (b, c.in_channels, c.sample_size, c.sample_size)
+    z = _randn(p, latent_shape)
+    t = _randint(p, cfg.t_min, cfg.t_max, b)
+    noise = _randn(p, latent_shape)
+    with p.accelerator.autocast():
+        x0 = predict_x0(p.student, p.acp, z, cond, p.student_t)
+        loss_vsd = _vsd_loss(p, x0, cond, null, t, noise)
+        loss, logs = loss_vsd, {"loss_vsd": loss_vsd.item()}
+        loss = _add_image_losses(p, step, x0, captions, loss, logs)
+        if p.reg is not None:
+            loss_reg = _reg_loss(p)
+            loss = loss + cfg.reg_weight * loss_reg
+            logs["loss_reg"] = loss_reg.item()
+    logs.update(x0_std=x0.detach().std().item(), x0_mean=x0.detach().mean().item())
+    ok = _update_student(p, step, loss, x0, logs)
     return (x0.detach() if ok else None), logs
 
 

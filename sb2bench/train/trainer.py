@@ -22,7 +22,9 @@ from sb2bench.train.config import TrainConfig
 from sb2bench.train.ema import TrainableEMA
 from sb2bench.train.embeddings import prompt_embeddings
 from sb2bench.train.export import export_student
-from sb2bench.train.runlog import RunLog
+from sb2bench.train.hps_guidance import HpsScorer
+from sb2bench.train.regularisation import RegPairs
+from sb2bench.train.runlog import HPS_COLUMNS, REG_COLUMNS, RunLog
 from sb2bench.train.samples import write_samples
 from sb2bench.train.step import Parts, lora_warmup_step, train_step
 from sb2bench.train.student import load_student, student_timestep
@@ -61,7 +63,23 @@ def _constant_with_warmup(opt, warmup: int, factor: int = 1):
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / w) if w > 0 else 1.0)
 
 
-def build_parts(cfg: TrainConfig, acc, cond_sample: torch.Tensor) -> Parts:
+def _reg_pairs(cfg: TrainConfig, student, cache_dir: Path | None) -> RegPairs:
+    """The regulariser's pairs with their captions' text embeddings (the teacher's encoder, cached)."""
+    reg = RegPairs.open(cfg.reg_pairs)
+    c = student.config
+    shape = [c.in_channels, c.sample_size, c.sample_size]
+    if reg.manifest["latent_shape"] != shape:
+        raise ValueError(f"train config key 'reg_pairs': {cfg.reg_pairs} holds latents of shape "
+                         f"{reg.manifest['latent_shape']}, the student makes {shape}; build the pairs with "
+                         f"this run's teacher")
+    cache = cache_dir or (Path(cfg.text_embedding_cache) if cfg.text_embedding_cache else None)
+    if cache is None:
+        raise ValueError("the regulariser needs a text-embedding cache folder: set text_embedding_cache")
+    reg.cond = prompt_embeddings(cfg.teacher, reg.captions, cache)[0]
+    return reg
+
+
+def build_parts(cfg: TrainConfig, acc, cond_sample: torch.Tensor, cache_dir: Path | None = None) -> Parts:
     torch.manual_seed(cfg.seed)  # LoRA init is random (A matrices)
     student = load_student(cfg).to(acc.device)
     teacher = SharedTeacher(cfg)
@@ -72,15 +90,20 @@ def build_parts(cfg: TrainConfig, acc, cond_sample: torch.Tensor) -> Parts:
     adam = dict(betas=(cfg.adam_beta1, cfg.adam_beta2), weight_decay=cfg.adam_weight_decay, eps=cfg.adam_eps)
     opt_s = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=cfg.student_lr, **adam)
     opt_l = torch.optim.AdamW(teacher.lora_parameters(), lr=cfg.lora_lr, **adam)
-    clip = None
+    clip, hps, decoder = None, None, None
+    if cfg.clip_loss != "none" or cfg.hps_loss_weight > 0 or (cfg.reg_weight > 0 and cfg.reg_loss == "mse_pixel"):
+        decoder = load_decoder(cfg.clip_decoder or cfg.teacher).to(acc.device)
     if cfg.clip_loss != "none":
-        decoder = load_decoder(cfg.clip_decoder or cfg.teacher)
         clip = ClipScorer(cfg.clip_model, decoder, cfg.clip_prompt_prefix).to(acc.device)
+    if cfg.hps_loss_weight > 0:
+        hps = HpsScorer(cfg.hps_model, cfg.hps_version, cfg.hps_checkpoint, decoder).to(acc.device)
+    reg = _reg_pairs(cfg, student, cache_dir) if cfg.reg_weight > 0 else None
     return Parts(cfg=cfg, student=student, teacher=teacher, scheduler=scheduler, acp=acp,
                  student_t=student_timestep(scheduler, cfg.student_timestep), opt_student=opt_s, opt_lora=opt_l,
                  lr_student=_constant_with_warmup(opt_s, cfg.lr_warmup_steps),
                  lr_lora=_constant_with_warmup(opt_l, cfg.lr_warmup_steps, cfg.lora_updates_per_step),
-                 accelerator=acc, gen=torch.Generator().manual_seed(cfg.seed), clip=clip,
+                 accelerator=acc, gen=torch.Generator().manual_seed(cfg.seed), clip=clip, hps=hps, reg=reg,
+                 decoder=decoder,
                  ema=TrainableEMA(student, cfg.ema_decay) if cfg.ema_decay else None, device=acc.device)
 
 
@@ -134,10 +157,11 @@ def run(config: dict | TrainConfig, out_dir: str | Path) -> Path:
     captions = [p["caption"] for p in prompts]
     cond_all, null, cache_file = prompt_embeddings(cfg.teacher, captions,
                                                    Path(cfg.text_embedding_cache or out / "cache"))
-    p = build_parts(cfg, acc, cond_all[:1])
+    p = build_parts(cfg, acc, cond_all[:1], Path(cfg.text_embedding_cache or out / "cache"))
     last = checkpoint.latest(ckpt_root) if cfg.resume else None
     start = _restore(p, last) if last is not None else 0
-    log = RunLog(out / "log.csv", start, out / "tensorboard" if cfg.tensorboard else None)
+    extra = (HPS_COLUMNS if cfg.hps_loss_weight > 0 else ()) + (REG_COLUMNS if cfg.reg_weight > 0 else ())
+    log = RunLog(out / "log.csv", start, out / "tensorboard" if cfg.tensorboard else None, extra)
     vae = zoo.load_vae(cfg.teacher).to(acc.device).eval() if cfg.sample_every else None
     n_s = min(cfg.sample_prompts, len(prompts))
     sample = (lambda s: write_samples(p.student, p.acp, p.student_t, vae, cond_all[:n_s].to(acc.device),
@@ -163,4 +187,6 @@ def run(config: dict | TrainConfig, out_dir: str | Path) -> Path:
     summary = {"steps": cfg.max_steps, "resumed_from": start, "nonfinite_skips": p.nonfinite_skips,
                "text_embeddings": str(cache_file), "wall_seconds_this_process": round(time.time() - t0, 1),
                "device": str(acc.device), "mixed_precision": acc.mixed_precision}
+    if p.reg is not None:
+        summary["reg_pairs"] = {"path": cfg.reg_pairs, "content_hash": p.reg.content_hash}
     return export_student(final, cfg, p.student, p.teacher.unet, p.ema, summary)
