@@ -99,11 +99,13 @@ def check_sd21_params() -> dict:
 
 
 def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: torch sees no GPU; use --device auto or cpu")
-    return device
+    """The evaluation's device rule (auto = the GPU when there is one), as a command-line error."""
+    from sb2bench.evaluate import resolve_device as _resolve
+
+    try:
+        return _resolve(device)
+    except ValueError as exc:
+        raise SystemExit(f"--device {device}: {exc}") from exc
 
 
 def machine(device: str) -> dict:
