@@ -35,12 +35,11 @@ HUB_FOLDERS = {
     "turbo": "sd-toy-turbo",
 }
 HUB_DEPENDS = {"tiny_vae": ["vae"], "teacher": ["vae", "tokenizer"], "turbo": ["teacher"]}
-RESULTS_ROOT = f"results/{config['world']}"
 RUNS = {r["name"]: r for r in config["training"]["runs"]}
 SYSTEMS = {s["name"]: s for s in config["teacher_sampling"]["systems"]}
-SYSTEMS.update({name: run_system(config, r, RESULTS_ROOT) for name, r in RUNS.items() if r["evaluate"]})
+SYSTEMS.update({name: run_system(config, r, RESULTS) for name, r in RUNS.items() if r["evaluate"]})
 MERGES = {m["name"]: m for m in config["merges"]}
-MERGE_SYSTEMS = merge_systems(config, RESULTS_ROOT)
+MERGE_SYSTEMS = merge_systems(config, RESULTS)
 SYSTEMS.update(MERGE_SYSTEMS)
 REFERENCE = "reference"  # pseudo-system: the evaluation set's reference renders
 PROTOCOL = protocol_block(config["evaluation"]["protocol"])

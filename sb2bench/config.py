@@ -70,13 +70,13 @@ def check_config(config: dict) -> None:
     if ts["device"] == "cpu" and ts["dtype"] != "float32":
         raise ConfigError(f"config key teacher_sampling.dtype: {ts['dtype']} needs a GPU; use float32 with device cpu")
     check_evaluation(config)
+    from sb2bench.merges import check_merges, merge_systems
     from sb2bench.runs import check_runs
 
-    check_runs(config, f"results/{config['world']}")
-    from sb2bench.merges import check_merges, merge_systems
-
+    results = f"results/{config['world']}"  # the workflow's RESULTS
+    check_runs(config, results)
     check_merges(config)
-    merged = set(merge_systems(config, f"results/{config['world']}"))
+    merged = set(merge_systems(config, results))
     check_tables(config, merged)
     check_timing(config, merged)
     prompts = config["teacher_sampling"]["prompts"]

@@ -7,6 +7,7 @@ every prompt has exactly one image of the reference's size.
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -53,14 +54,17 @@ def check_image_set(folder: Path, prompts: list[dict] | None, size: tuple[int, i
     return sizes.pop()
 
 
-def cached_features(folder: Path, folder_sha: str, extractor_spec: str, cache_dir: Path,
+def cached_features(folder: Path, folder_sha: str, extractor: dict, load_net, cache_dir: Path,
                     device: str = "cpu") -> np.ndarray:
-    """Features of ``folder`` whose content hash is ``folder_sha``, cached by content, not by path."""
-    key = sha256_json({"images": folder_sha, "extractor": zoo.describe(extractor_spec)})[:24]
+    """Features of ``folder`` whose content hash is ``folder_sha``, cached by content, not by path.
+
+    ``extractor``: the network's ``zoo.describe`` record (its hash is part of the key); ``load_net``
+    builds the network, called only on a cache miss."""
+    key = sha256_json({"images": folder_sha, "extractor": extractor})[:24]
     path = Path(cache_dir) / f"{key}.npy"
     if path.exists():
         return np.load(path)
-    net = load_feature_net(extractor_spec, device)
+    net = load_net()
     feats = folder_features(folder, net.extractor, native_size=net.native_size, device=device)
     with atomic_file(path, "wb") as f:
         np.save(f, feats)
@@ -108,8 +112,10 @@ def evaluate(images: Path, reference: Path, prompts_file: Path, protocol: str, m
     ref_size = check_image_set(Path(reference), prompts if block["resize"] is None else None, size)
     check_image_set(Path(images), prompts, ref_size)
     ref_sha, gen_sha = sha256_tree(reference), sha256_tree(images)
-    ref_f = cached_features(Path(reference), ref_sha, models["feature_net"], cache_dir, device)
-    gen_f = cached_features(Path(images), gen_sha, models["feature_net"], cache_dir, device)
+    described = {k: zoo.describe(v) for k, v in models.items() if v}  # hashes each network file once
+    load_net = functools.cache(lambda: load_feature_net(models["feature_net"], device))
+    ref_f = cached_features(Path(reference), ref_sha, described["feature_net"], load_net, cache_dir, device)
+    gen_f = cached_features(Path(images), gen_sha, described["feature_net"], load_net, cache_dir, device)
     pr = precision_recall(ref_f, gen_f, k=block["precision_recall"]["k"], device=device)
     clip = folder_clip_score(zoo.load_open_clip(models["clip"], device), Path(images), prompts,
                              prefix=block["clip_score"]["prefix"], device=device)
@@ -129,7 +135,7 @@ def evaluate(images: Path, reference: Path, prompts_file: Path, protocol: str, m
                     system=json.loads(manifest.read_text()) if manifest.exists() else None,
                     images={"path": str(images), "sha256": gen_sha},
                     reference={"path": str(reference), "sha256": ref_sha},
-                    models={k: zoo.describe(v) for k, v in models.items() if v},
+                    models=described,
                     device=device, wall_seconds=round(time.time() - t0, 2))
     write_json(out, result)
     return result

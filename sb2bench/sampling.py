@@ -226,6 +226,15 @@ def generate_shard(spec: SystemSpec, prompts: list[dict], out: Path, shard: int 
     return out
 
 
+def write_manifest(folder: Path, system: dict, provenance: dict, runtimes: list) -> None:
+    """manifest.json of a finished image folder: spec, provenance, runtime per shard, count, image hash."""
+    from sb2bench.hashing import sha256_tree
+
+    write_json(folder / "manifest.json", {"system": system, "provenance": provenance, "runtime": runtimes,
+                                          "n_images": len(list(folder.glob("*.png"))), "n_shards": len(runtimes),
+                                          "images_sha256": sha256_tree(folder)})
+
+
 def gather_shards(shard_dirs: list[Path], out: Path, expected: int | None = None) -> Path:
     """Merge shard folders into one image folder with a manifest (spec, hashes, count)."""
     import json
@@ -253,20 +262,14 @@ def gather_shards(shard_dirs: list[Path], out: Path, expected: int | None = None
         if len(runtimes) != 1:
             raise ValueError(f"shards were generated in different precisions {sorted(map(str, runtimes))}; "
                              f"delete them and rerun with one teacher_sampling.dtype")
-        write_json(tmp / "manifest.json", {"system": specs[0]["system"], "provenance": specs[0]["provenance"],
-                                           "runtime": [s.get("runtime") for s in specs],
-                                           "n_images": n, "n_shards": len(shard_dirs),
-                                           "images_sha256": sha256_tree(tmp)})
+        write_manifest(tmp, specs[0]["system"], specs[0]["provenance"], [s.get("runtime") for s in specs])
     return out
-
 
 
 def generate_sets(spec: SystemSpec, prompt_sets: dict[str, list[dict]], out: Path, batch_size: int = 64,
                   threads: int | None = None, device: str = "cpu", dtype: str = "float32") -> Path:
     """Render several prompt sets (e.g. the four HPS styles) into ``out/<name>/`` with one model load;
     the whole folder appears at once or not at all."""
-    from sb2bench.hashing import sha256_tree
-
     if threads:
         torch.set_num_threads(threads)
     system = load_system(spec, *resolve_runtime(device, dtype))
@@ -275,8 +278,5 @@ def generate_sets(spec: SystemSpec, prompt_sets: dict[str, list[dict]], out: Pat
             folder = tmp / name
             folder.mkdir()
             _render(system, prompts, folder, batch_size)
-            write_json(folder / "manifest.json", {"system": asdict(spec), "provenance": system.provenance,
-                                                  "runtime": [runtime_record(system)],
-                                                  "n_images": len(prompts), "n_shards": 1,
-                                                  "images_sha256": sha256_tree(folder)})
+            write_manifest(folder, asdict(spec), system.provenance, [runtime_record(system)])
     return out

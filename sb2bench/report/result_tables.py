@@ -14,7 +14,7 @@ import pandas as pd
 
 from sb2bench.atomic import atomic_file
 from sb2bench.paper_numbers import paper_table
-from sb2bench.report.tables import COLUMNS, fmt_value, read_intervals, read_metrics
+from sb2bench.report.tables import COLUMNS, fmt_value, read_metrics
 
 
 def _fmt(v: float | None, metric: str) -> str:
@@ -30,8 +30,7 @@ def table_frame(table: dict, metrics_files: dict[str, list[str]]) -> tuple[pd.Da
     for r in table["rows"]:
         ours, block, ci = ({}, None, {})
         if r.get("system"):
-            ours, block, _ = read_metrics(metrics_files[r["system"]])
-            ci = read_intervals(metrics_files[r["system"]])
+            ours, block, _, ci = read_metrics(metrics_files[r["system"]])
             protocol = protocol or block
         prow = paper.row(r["paper_row"]) if paper and r.get("paper_row") else None
         label = r.get("label") or (r.get("system") if r.get("system") else prow.display_label if prow else "?")

@@ -15,7 +15,7 @@ PANELS = ("fid", "clip_score", "precision", "recall")
 def sweep_frame(points: list[dict]) -> pd.DataFrame:
     rows = []
     for p in points:
-        values, _, n = read_metrics(p["metrics"])
+        values, _, n, _ = read_metrics(p["metrics"])
         rows.append({"lambda": float(p["lambda"]), "n": n, **values})
     return pd.DataFrame(rows).sort_values("lambda").reset_index(drop=True)
 

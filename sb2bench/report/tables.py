@@ -15,15 +15,6 @@ COLUMNS = {"fid": ("FID ↓", 2), "kid": ("KID ↓", 4), "precision": ("precisio
            "hps_average": ("HPS avg ↑", 2)}
 
 
-def read_intervals(files: str | list[str]) -> dict[str, dict]:
-    """The bootstrap intervals recorded beside a system's metrics (empty when none were computed)."""
-    files = [files] if isinstance(files, str) else files
-    out = {}
-    for f in files:
-        out.update(json.loads(Path(f).read_text()).get("intervals") or {})
-    return out
-
-
 def fmt_value(value: float, metric: str, interval: dict | None = None) -> str:
     """``value`` at the metric's precision, with ± half the interval's width when there is one."""
     text = f"{value:.{COLUMNS[metric][1]}f}"
@@ -32,16 +23,18 @@ def fmt_value(value: float, metric: str, interval: dict | None = None) -> str:
     return text
 
 
-def read_metrics(files: str | list[str]) -> tuple[dict, dict, int]:
-    """Merge a system's metric files: (values, protocol block, n of the main metrics file)."""
+def read_metrics(files: str | list[str]) -> tuple[dict, dict, int, dict]:
+    """Merge a system's metric files: (values, protocol block, n of the main metrics file, bootstrap
+    intervals -- empty when none were computed)."""
     files = [files] if isinstance(files, str) else files
-    values, protocol, n = {}, None, None
+    values, protocol, n, intervals = {}, None, None, {}
     for f in files:
         rec = json.loads(Path(f).read_text())
         values.update(rec["metrics"])
+        intervals.update(rec.get("intervals") or {})
         protocol = protocol or rec["protocol"]
         n = n if n is not None else rec["n"]
-    return values, protocol, n
+    return values, protocol, n, intervals
 
 
 def write_eval_table(systems: list[dict], out_md: Path, out_csv: Path, title: str) -> pd.DataFrame:
@@ -49,9 +42,8 @@ def write_eval_table(systems: list[dict], out_md: Path, out_csv: Path, title: st
     rows, protocol = [], None
     intervals = []
     for s in systems:
-        values, block, n = read_metrics(s["metrics"])
+        values, block, n, ci = read_metrics(s["metrics"])
         protocol = protocol or block
-        ci = read_intervals(s["metrics"])
         intervals.append(ci)
         rows.append({"system": s["label"], "n": n, **values,
                      **{f"{m}_low": v["low"] for m, v in ci.items()}, **{f"{m}_high": v["high"] for m, v in ci.items()}})
