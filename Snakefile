@@ -1,11 +1,13 @@
 # sb2bench: one DAG from the model hub to every report of SwiftBrush v2.
 # Default: the toy world on a CPU (config/default.yaml). Paper scale: --configfile config/paper.yaml.
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/default.yaml"
+configfile: os.path.join(workflow.basedir, "config", "default.yaml")
 
 
 report: "report/workflow.rst"
@@ -25,11 +27,13 @@ else:
 
 
 include: "rules/train.smk"
+include: "rules/reg_pairs.smk"
 include: "rules/merge.smk"
 include: "rules/teacher.smk"
 include: "rules/evaluate.smk"
 include: "rules/hps.smk"
 include: "rules/timing.smk"
+include: "rules/figures.smk"
 include: "rules/report.smk"
 
 
@@ -37,3 +41,4 @@ rule all:
     default_target: True
     input:
         final_outputs(),
+        FIGURE_OUTPUTS,

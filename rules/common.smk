@@ -10,10 +10,13 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 sys.path.insert(0, workflow.basedir)
 from sb2bench.config import check_config, check_models  # noqa: E402
+from sb2bench.runs import expand_seed_replicas, seed_groups  # noqa: E402
 from sb2bench.protocol import HPS_STYLES, protocol_block  # noqa: E402
-from sb2bench.runs import resolve_run, run_system, student_dir, train_prompts  # noqa: E402
+from sb2bench.runs import reg_pairs_dir, resolve_run, run_system, student_dir, train_prompts, uses_shared_reg_pairs  # noqa: E402
 from sb2bench.merges import input_spec, lam_name, merge_out, merge_system_name, merge_systems  # noqa: E402
+from sb2bench.train.launch import launch_shell  # noqa: E402
 
+config["training"]["runs"] = expand_seed_replicas(config)  # a run's further seeds are runs of their own
 check_config(config)
 check_models(config)
 
@@ -36,6 +39,7 @@ HUB_FOLDERS = {
 }
 HUB_DEPENDS = {"tiny_vae": ["vae"], "teacher": ["vae", "tokenizer"], "turbo": ["teacher"]}
 RUNS = {r["name"]: r for r in config["training"]["runs"]}
+SEED_GROUPS = seed_groups(config["training"]["runs"])
 SYSTEMS = {s["name"]: s for s in config["teacher_sampling"]["systems"]}
 SYSTEMS.update({name: run_system(config, r, RESULTS) for name, r in RUNS.items() if r["evaluate"]})
 MERGES = {m["name"]: m for m in config["merges"]}
@@ -44,11 +48,14 @@ SYSTEMS.update(MERGE_SYSTEMS)
 REFERENCE = "reference"  # pseudo-system: the evaluation set's reference renders
 PROTOCOL = protocol_block(config["evaluation"]["protocol"])
 TABLES = {t["id"]: t for t in config["tables"]}
+CLAIMS = config["claims"]
 COCO = config["evaluation"]["coco"]
 COCO_ROOT = (COCO["root"] or "data/coco").rstrip("/")
 HPS = config["evaluation"]["hps"]
+HPS_METRICS = {"hps_anime", "hps_concept_art", "hps_painting", "hps_photo", "hps_average"}
 GPUS_PER_JOB = config["resources"]["gpus_per_job"]
 TIMING = config["timing"]
+REG_PAIRS = config["training"]["reg_pairs"]
 
 
 wildcard_constraints:
@@ -165,7 +172,13 @@ def run_inputs(wildcards):
     """The prompts, the parent run's student (run:NAME), and the retrained hub when there is one."""
     run = RUNS[wildcards.run]
     parent = [student_dir(RESULTS, run["init"][4:])] if run["init"].startswith("run:") else []
-    return [train_prompts(config, RESULTS)] + parent + hub_inputs()
+    pairs = [reg_pairs_dir(RESULTS)] if uses_shared_reg_pairs(config, run) else []
+    prompts = resolve_run(config, run, RESULTS)["prompts"]  # a run may train on its own prompt file
+    return [prompts] + parent + pairs + hub_inputs()
+
+
+def reg_pairs_prompts():
+    return REG_PAIRS["prompts"] or train_prompts(config, RESULTS)
 
 
 def run_threads(wildcards):
@@ -214,10 +227,34 @@ def eval_models_json():
     return json.dumps({k: config["models"][k] for k in ("feature_net", "clip")})
 
 
+def hps_systems():
+    """HPS renders four prompt sets per system, so only the systems a report shows it for are scored: those
+    of tables with an HPS column and of evaluation.hps.systems (every system when there are none)."""
+    if not HPS["enabled"]:
+        return set()
+    chosen = set(HPS["systems"]) | {r["system"] for t in TABLES.values() if HPS_METRICS & set(t["metrics"])
+                                    for r in t["rows"] if r.get("system")}
+    chosen |= {c[k] for c in CLAIMS if c["metric"] in HPS_METRICS for k in ("system", "than") if c.get(k)}
+    chosen |= {merge_system_name(MERGES[c["merge"]], lam) for c in CLAIMS if c["metric"] in HPS_METRICS
+               and c.get("merge") for lam in MERGES[c["merge"]]["lambdas"]}
+    chosen |= {g for name in chosen for g in SEED_GROUPS.get(name, [])}
+    return chosen or set(SYSTEMS)
+
+
 def metric_files(name):
-    """Every metric JSON of one system: the protocol's metrics, plus HPS when enabled."""
+    """Every metric JSON of one system: the protocol's metrics, plus HPS for the systems scored with it."""
     files = [f"{RESULTS}/metrics/{name}/metrics.json"]
-    return files + ([f"{RESULTS}/metrics/{name}/hps.json"] if HPS["enabled"] else [])
+    return files + ([f"{RESULTS}/metrics/{name}/hps.json"] if name in HPS_SYSTEMS else [])
+
+
+HPS_SYSTEMS = hps_systems()
+
+
+def metric_source(name):
+    """What a report reads for one system: its metric files, or those of every seed of a repeated run."""
+    if name in SEED_GROUPS:
+        return {"seeds": [metric_files(n) for n in SEED_GROUPS[name]]}
+    return metric_files(name)
 
 
 def eval_systems_json():
@@ -230,7 +267,8 @@ def table_systems(wildcards):
 
 
 def table_metric_files(wildcards):
-    return [f for name in dict.fromkeys(table_systems(wildcards)) for f in metric_files(name)]
+    names = [n for name in dict.fromkeys(table_systems(wildcards)) for n in SEED_GROUPS.get(name, [name])]
+    return [f for name in names for f in metric_files(name)]
 
 
 def table_json(wildcards):
@@ -243,13 +281,57 @@ def table_json(wildcards):
 
 
 def table_metrics_json(wildcards):
-    return json.dumps({name: metric_files(name) for name in table_systems(wildcards)})
+    return json.dumps({name: metric_source(name) for name in table_systems(wildcards)})
 
 
 def table_outputs():
     if not evaluated():
         return []
-    return [f"{REPORTS}/{t}.md" for t in TABLES] + [f"{REPORTS}/sweep_{m}.md" for m in MERGES]
+    return [f"{REPORTS}/{t}.md" for t in TABLES] + [f"{REPORTS}/sweep_{m}.md" for m in MERGES] + [f"{REPORTS}/index.md",
+                                                                                               "reports/index.md"]
+
+
+def claim_systems():
+    names = {c[k] for c in CLAIMS for k in ("system", "than") if c.get(k)}
+    names |= {merge_system_name(MERGES[c["merge"]], lam) for c in CLAIMS if c.get("merge")
+              for lam in MERGES[c["merge"]]["lambdas"]}
+    return sorted(names)
+
+
+def index_entries():
+    """Every report of this world, by section, in reading order (paths relative to the index)."""
+    out = [{"path": f"{t}.md", "title": TABLES[t].get("title") or t, "section": "Tables"} for t in TABLES]
+    out += [{"path": f"sweep_{m}.md", "title": MERGES[m].get("label") or m, "section": "Merge sweeps"} for m in MERGES]
+    out += [{"path": os.path.basename(f), "title": title, "section": "Figures"} for f, title in figure_entries()]
+    out.append({"path": "eval.md", "title": "Every system under the evaluation protocol", "section": "Evaluation"})
+    if WORLD == "toy" and config["teacher_sampling"]["prompts"] == "toy_eval":
+        out.append({"path": "teacher.md", "title": "Toy teacher: samples and attribute accuracy", "section": "Evaluation"})
+    if timing_outputs():
+        out.append({"path": "timing.md", "title": "Inference time (SBv2 Table 8 protocol)", "section": "Timing"})
+    return out
+
+
+def index_inputs():
+    files = [f"{REPORTS}/{e['path']}" for e in index_entries()]
+    return files + [f for name in claim_systems() for n in SEED_GROUPS.get(name, [name]) for f in metric_files(n)]
+
+
+def index_spec():
+    sweeps = {c["merge"]: [{"lambda": lam, "source": metric_files(merge_system_name(MERGES[c["merge"]], lam))}
+                           for lam in MERGES[c["merge"]]["lambdas"]] for c in CLAIMS if c.get("merge")}
+    sources = {name: metric_source(name) for name in claim_systems()}
+    return json.dumps({"world": WORLD, "claims": CLAIMS, "sources": sources, "sweeps": sweeps,
+                       "outputs": index_entries()})
+
+
+FIGURE_TITLES = {"trade_off": ("fig_fid_clip.png", "FID against CLIP score: the teacher's cfg sweep and the students"),
+                 "loss_curves": ("fig_loss_curves.png", "Training losses of every run"),
+                 "qualitative": ("fig_qualitative.png", "The same prompts and seeds across systems")}
+
+
+def figure_entries():
+    """(report file, title) of the figures this world draws (FIGURE_JOBS: rules/figures.smk)."""
+    return [FIGURE_TITLES[job] for job in FIGURE_JOBS] if evaluated() else []
 
 
 def timing_outputs():

@@ -41,3 +41,31 @@ rule result_table:
     shell:
         "sb2bench report-table --table {params.table:q} --metrics {params.metrics:q} --world {params.world} "
         "--out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule world_index:
+    input:
+        index_inputs(),
+    output:
+        report(f"{REPORTS}/index.md", caption="../report/index.rst", category="Index"),
+    params:
+        spec=index_spec(),
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/report/index.log",
+    shell:
+        "sb2bench report-index --spec {params.spec:q} --out {output} > {log} 2>&1"
+
+
+rule top_index:
+    input:
+        ancient(f"{REPORTS}/index.md"),
+    output:
+        "reports/index.md",
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/report/top_index.log",
+    shell:
+        "sb2bench report-top-index --reports reports --out {output} > {log} 2>&1"

@@ -1,4 +1,5 @@
 # VSD training: one job per run declared in training.runs; rerunning resumes from its latest checkpoint.
+# A job with N > 1 GPUs trains data-parallel: accelerate launch of N processes (sb2bench/train/launch.py).
 
 
 rule train_run:
@@ -10,6 +11,7 @@ rule train_run:
         env=hub_env(),
         config=run_json,
         out=lambda wildcards, output: os.path.dirname(output[0]),
+        launch=lambda wildcards, resources: launch_shell(resources.gpu),
     threads: run_threads
     resources:
         gpu=GPUS_PER_JOB,
@@ -20,4 +22,4 @@ rule train_run:
     benchmark:
         f"{BENCH}/train/{{run}}.tsv"
     shell:
-        "{params.env}sb2bench gpu-run --gpus {resources.gpu} -- sb2bench train --config {params.config:q} --out {params.out} > {log} 2>&1"
+        "{params.env}sb2bench gpu-run --gpus {resources.gpu} -- {params.launch} train --config {params.config:q} --out {params.out} > {log} 2>&1"

@@ -210,6 +210,24 @@ def cmd_report_timing(a: argparse.Namespace) -> None:
     write_timing_table(a.systems, a.out, a.title)
 
 
+def cmd_report_trade_off(a: argparse.Namespace) -> None:
+    from sb2bench.report.trade_off import write_trade_off
+
+    write_trade_off(a.systems.get("curve", []), a.systems.get("points", []), Path(a.out_prefix), a.title)
+
+
+def cmd_report_loss_curves(a: argparse.Namespace) -> None:
+    from sb2bench.report.loss_curves import write_loss_curves
+
+    print("panels:", ", ".join(write_loss_curves(a.runs["runs"], Path(a.out_prefix), a.title)))
+
+
+def cmd_report_qualitative(a: argparse.Namespace) -> None:
+    from sb2bench.report.qualitative import write_qualitative
+
+    write_qualitative(a.systems["systems"], Path(a.prompts), a.indices, Path(a.out_prefix), a.title)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sb2bench", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -411,9 +429,34 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--title", default="Inference time")
     s.set_defaults(func=cmd_report_timing)
 
+    s = sub.add_parser("report-trade-off", help="FID against CLIP score: a curve of systems and labelled points")
+    s.add_argument("--systems", type=_json_arg, required=True,
+                   help='{"curve": [{"name", "label", "metrics"}], "points": [...]} (metrics: a metrics.json)')
+    s.add_argument("--out-prefix", required=True, help="writes <prefix>.png, .svg, .csv")
+    s.add_argument("--title", default="FID vs CLIP score")
+    s.set_defaults(func=cmd_report_trade_off)
+
+    s = sub.add_parser("report-loss-curves", help="training losses against step, one panel per logged loss")
+    s.add_argument("--runs", type=_json_arg, required=True,
+                   help='{"runs": [{"name", "label", "log"}]} (log: a log.csv)')
+    s.add_argument("--out-prefix", required=True, help="writes <prefix>.png, .svg")
+    s.add_argument("--title", default="Training losses")
+    s.set_defaults(func=cmd_report_loss_curves)
+
+    s = sub.add_parser("report-qualitative", help="grid of the same prompts and seeds across systems")
+    s.add_argument("--systems", type=_json_arg, required=True,
+                   help='{"systems": [{"name", "label", "images"}]} (images: folder of {index:06d}.png)')
+    s.add_argument("--prompts", required=True, help="the prompt set the images were sampled on")
+    s.add_argument("--indices", type=int, nargs="+", required=True, help="prompt indices (columns), in order")
+    s.add_argument("--out-prefix", required=True, help="writes <prefix>.png, .svg, .md")
+    s.add_argument("--title", default="Same prompt and seed per column")
+    s.set_defaults(func=cmd_report_qualitative)
+
+    from sb2bench.report.cli import add_cli as add_report_cli
     from sb2bench.train.cli import add_cli
 
     add_cli(sub)
+    add_report_cli(sub)
     return p
 
 

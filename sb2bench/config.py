@@ -43,6 +43,9 @@ def validate_config(config: dict, schema_path: Path = SCHEMA) -> dict:
         e = errors[0]
         raise ConfigError(f"config key {_key(e.absolute_path)}: {e.message}. "
                           f"See schemas/config.schema.yaml for allowed values.")
+    from sb2bench.runs import expand_seed_replicas
+
+    config["training"]["runs"] = expand_seed_replicas(config)  # as the workflow does (rules/common.smk)
     check_config(config)
     check_models(config)
     return config
@@ -78,7 +81,11 @@ def check_config(config: dict) -> None:
     check_merges(config)
     merged = set(merge_systems(config, results))
     check_tables(config, merged)
+    check_claims_config(config, merged)
     check_timing(config, merged)
+    from sb2bench.figure_config import check_figures
+
+    check_figures(config)
     prompts = config["teacher_sampling"]["prompts"]
     if prompts not in ("toy_eval", "coco"):
         from sb2bench.prompts import PromptFileError, read_prompts
@@ -189,6 +196,10 @@ def check_tables(config: dict, extra_systems: set[str] = frozenset()) -> None:
             if r.get("paper_row") and (paper is None or r["paper_row"] not in paper.row_keys):
                 raise ConfigError(f"config key {key}.rows[{i}].paper_row: {r['paper_row']!r} is not a row of "
                                   f"{t.get('paper_table')!r}" + (f" (rows: {list(paper.row_keys)})" if paper else ""))
+    unknown = sorted(set(config["evaluation"]["hps"].get("systems") or []) - systems)
+    if unknown:
+        raise ConfigError(f"config key evaluation.hps.systems: {unknown} are not configured systems or evaluated "
+                          f"runs ({sorted(systems)})")
 
 
 def check_models(config: dict) -> None:
@@ -226,12 +237,23 @@ def check_models(config: dict) -> None:
             raise ConfigError(f"config key {key}: {exc}") from exc
 
 
-def load_config(*paths: str | Path) -> dict:
-    """Merge YAML files left to right (like repeated --configfile) and validate."""
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "default.yaml"
+
+
+def merged_yaml(*paths: str | Path, base: bool = True) -> dict:
+    """YAML files merged left to right over config/default.yaml, as the workflow merges them (its
+    ``configfile:`` is the default and every ``--configfile`` goes over it: lists replace, mappings merge)."""
     merged: dict = {}
+    if base and DEFAULT_CONFIG.exists() and DEFAULT_CONFIG.resolve() not in {Path(p).resolve() for p in paths}:
+        paths = (DEFAULT_CONFIG, *paths)
     for p in paths:
         _deep_update(merged, yaml.safe_load(Path(p).read_text()) or {})
-    return validate_config(merged)
+    return merged
+
+
+def load_config(*paths: str | Path, base: bool = True) -> dict:
+    """``merged_yaml`` of the files, validated with defaults filled."""
+    return validate_config(merged_yaml(*paths, base=base))
 
 
 def _deep_update(base: dict, new: dict) -> dict:
@@ -281,3 +303,30 @@ def schema_table(schema_path: Path = SCHEMA) -> str:
         rows.append(f"| `{key}` | {typ} | {'`' + str(default) + '`' if default != '' else ''} | "
                     f"{'; '.join(allowed)} | {desc} |")
     return "\n".join(rows)
+
+
+def check_claims_config(config: dict, merged: set[str]) -> None:
+    """Each claim names what its kind compares, and those systems, metrics and merges exist."""
+    systems = {s["name"] for s in config["teacher_sampling"]["systems"]}
+    systems |= {r["name"] for r in config["training"]["runs"] if r["evaluate"]} | set(merged)
+    merges = {m["name"]: m for m in config["merges"]}
+    ids = [c["id"] for c in config.get("claims", [])]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"config key claims: duplicate claim ids {sorted({i for i in ids if ids.count(i) > 1})}")
+    for c in config.get("claims", []):
+        key = f"claims[{c['id']}]"
+        if c["metric"] == "hps_average" and not config["evaluation"]["hps"]["enabled"]:
+            raise ConfigError(f"config key {key}.metric: hps_average needs evaluation.hps.enabled: true")
+        if c["kind"] == "better":
+            for side in ("system", "than"):
+                if c.get(side) not in systems:
+                    raise ConfigError(f"config key {key}.{side}: {c.get(side)!r} is not a configured system or "
+                                      f"evaluated run ({sorted(systems)})")
+            continue
+        m = merges.get(c.get("merge"))
+        if m is None:
+            raise ConfigError(f"config key {key}.merge: {c.get('merge')!r} is not a declared merge ({sorted(merges)})")
+        lams = {float(x) for x in m["lambdas"]}
+        if not ({0.0, 1.0} <= lams and lams - {0.0, 1.0}):
+            raise ConfigError(f"config key {key}.merge: merge {m['name']!r} has lambdas {sorted(lams)}; an "
+                              f"interior_best claim needs 0, 1 and at least one value in between")

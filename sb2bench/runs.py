@@ -7,6 +7,8 @@ like any configured system, with the initialisation's pipeline supplying VAE, te
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from sb2bench.train.config import TrainConfig
 
 TOY_TRAIN_PROMPTS = "data/train/prompts.jsonl"
@@ -20,9 +22,57 @@ def student_dir(results: str, name: str) -> str:
     return f"{run_dir(results, name)}/student"
 
 
+def reg_pairs_dir(results: str) -> str:
+    return f"{results}/reg_pairs"
+
+
+def uses_shared_reg_pairs(config: dict, run: dict) -> bool:
+    """A regularised run without its own pairs folder trains on the DAG's (rule reg_pairs)."""
+    cfg = merged_keys(config, run)
+    weight = cfg.get("reg_weight", 0)
+    return isinstance(weight, (int, float)) and weight > 0 and not cfg.get("reg_pairs")
+
+
 def train_prompts(config: dict, results: str) -> str:
     p = config["training"]["prompts"]
     return f"{results}/{TOY_TRAIN_PROMPTS}" if p == "toy_train" else p
+
+
+def replica_name(name: str, seed: int) -> str:
+    return f"{name}-seed{seed}"
+
+
+def expand_seed_replicas(config: dict) -> list[dict]:
+    """``training.runs`` with every run that lists ``seeds`` repeated per seed: the run itself trains the
+    first seed and replica ``NAME-seedS`` each further one (all of them only when ``training.seed_replicas``);
+    a replica is an ordinary run, so it is trained, sampled and scored like any other."""
+    from sb2bench.config import ConfigError
+
+    out = []
+    for run in config["training"]["runs"]:
+        seeds = run.get("seeds") or []
+        if not seeds:
+            out.append(run)
+            continue
+        if "seed" in run.get("config", {}):
+            raise ConfigError(f"config key training.runs[{run['name']}]: give the seed either as seeds or as "
+                              f"config.seed, not both")
+        out.append({**run, "config": {**run["config"], "seed": seeds[0]}})
+        if config["training"].get("seed_replicas", True):
+            for seed in seeds[1:]:
+                out.append({**run, "name": replica_name(run["name"], seed), "seeds": None, "replica_of": run["name"],
+                            "label": f"{run.get('label') or run['name']} (seed {seed})",
+                            "config": {**run["config"], "seed": seed}})
+    return out
+
+
+def seed_groups(runs: list[dict]) -> dict[str, list[str]]:
+    """Run name -> the names of its seed replicas, itself first (only runs that have replicas)."""
+    groups: dict[str, list[str]] = {}
+    for r in runs:
+        if r.get("replica_of"):
+            groups.setdefault(r["replica_of"], [r["replica_of"]]).append(r["name"])
+    return groups
 
 
 def _runs(config: dict) -> dict[str, dict]:
@@ -44,7 +94,10 @@ def _init(config: dict, run: dict, results: str) -> tuple[str, str, str]:
 
 
 def merged_keys(config: dict, run: dict) -> dict:
-    return {**config["training"]["defaults"], **run["config"]}
+    keys = {**config["training"]["defaults"], **run["config"]}
+    if config["training"].get("max_steps_override"):
+        keys["max_steps"] = config["training"]["max_steps_override"]
+    return keys
 
 
 def resolve_run(config: dict, run: dict, results: str) -> dict:
@@ -58,6 +111,8 @@ def resolve_run(config: dict, run: dict, results: str) -> dict:
     cfg.setdefault("text_embedding_cache", f"{results}/cache/text_embeddings")
     if cfg.get("clip_loss", "none") != "none":
         cfg.setdefault("clip_model", config["models"]["clip"])
+    if uses_shared_reg_pairs(config, run):
+        cfg["reg_pairs"] = reg_pairs_dir(results)
     weight = cfg.get("hps_loss_weight", 0)
     if isinstance(weight, (int, float)) and weight > 0:  # the evaluation's own HPS scorer
         hps = config["evaluation"]["hps"]
@@ -113,3 +168,9 @@ def check_runs(config: dict, results: str) -> None:
             TrainConfig.from_dict(resolve_run(config, r, results))
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"config key {key}.config: {exc}") from exc
+        prompts = resolve_run(config, r, results)["prompts"]
+        if prompts != train_prompts(config, results) or config["training"]["prompts"] != "toy_train":
+            if not Path(prompts).expanduser().is_file():  # the toy stream is written by the DAG itself
+                raise ConfigError(f"config key {key}: its training prompts {prompts} do not exist; give a JSON "
+                                  f"Lines file of {{\"index\": i, \"caption\": ...}} rows (training.prompts or the "
+                                  f"run's config.prompts)")

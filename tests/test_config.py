@@ -14,7 +14,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def smoke() -> dict:
-    return yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+    """The smoke config as the workflow sees it: merged over config/default.yaml."""
+    from sb2bench.config import merged_yaml
+
+    return merged_yaml(ROOT / "config" / "smoke.yaml")
 
 
 def test_shipped_configs_validate_and_fill_defaults():
@@ -82,7 +85,7 @@ def test_snakemake_rejects_bad_config_before_any_job(tmp_path):
 def test_missing_local_model_folder_is_named(tmp_path):
     cfg = smoke()
     cfg["teacher_sampling"]["systems"][0]["pipeline"] = str(tmp_path / "no-such-pipeline")
-    with pytest.raises(ConfigError, match=r"teacher_sampling.systems\[teacher-cfg4.5\].pipeline.*no-such-pipeline"):
+    with pytest.raises(ConfigError, match=r"teacher_sampling.systems\[teacher-cfg1\].pipeline.*no-such-pipeline"):
         validate_config(cfg)
 
 
@@ -95,6 +98,7 @@ def test_empty_or_malformed_prompt_file_is_rejected_up_front(tmp_path):
         validate_config(cfg)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "a cat"}\n')
+    cfg = smoke()  # validation fills and expands a config in place: start from the file again
     cfg["teacher_sampling"]["prompts"] = str(bad)
     with pytest.raises(ConfigError, match="bad.jsonl:1"):
         validate_config(cfg)
@@ -113,7 +117,10 @@ def _with_runs(tmp_path, runs, defaults=None):
     from sb2bench.config import load_config
 
     path = tmp_path / "runs.yaml"
-    path.write_text(yaml.safe_dump({"training": {"defaults": defaults or {}, "runs": runs}}))
+    path.write_text(yaml.safe_dump({"training": {"defaults": defaults or {}, "runs": runs}, "tables": [],
+                                    "merges": [], "claims": [],
+                                    "figures": {"trade_off": {"curve": [], "points": []}, "loss_curves": {"runs": []},
+                                                "qualitative": {"systems": []}}}))
     return load_config(path)
 
 

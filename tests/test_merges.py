@@ -14,7 +14,7 @@ RUNS = [{"name": "a"}, {"name": "b", "config": {"scheme": "lora"}}, {"name": "e"
 def load(tmp_path, merges, runs=RUNS):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"training": {"runs": runs}, "merges": merges}))
-    return load_config(path)
+    return load_config(path, base=False)  # a unit: this file alone, not over config/default.yaml
 
 
 def test_each_lambda_is_a_system_reading_the_right_folders(tmp_path):
@@ -45,7 +45,7 @@ def test_table_may_name_a_merged_system(tmp_path):
     path.write_text(yaml.safe_dump({"training": {"runs": RUNS},
                                     "merges": [{"name": "ab", "a": "run:a", "b": "run:b", "lambdas": [0.5]}],
                                     "tables": [{"id": "t", "metrics": ["fid"], "rows": [{"system": "ab-0.5"}]}]}))
-    assert load_config(path)["tables"][0]["rows"][0]["system"] == "ab-0.5"
+    assert load_config(path, base=False)["tables"][0]["rows"][0]["system"] == "ab-0.5"
 
 
 def test_sweep_report_finds_the_best_lambda(tmp_path):

@@ -27,7 +27,7 @@ def test_setup_commands_present_and_ci_runs_the_test_command():
 
 
 @pytest.mark.parametrize("name", ["paper", "eval_published"])
-def test_paper_configs_validate_once_their_data_exist(tmp_path, name):
+def test_paper_configs_validate_once_their_data_exist(tmp_path, name, monkeypatch):
     import json
 
     import yaml
@@ -44,6 +44,14 @@ def test_paper_configs_validate_once_their_data_exist(tmp_path, name):
     (tmp_path / "inception-2015-12-05.pt").write_bytes(b"")
     (tmp_path / "hps" / "benchmark").mkdir(parents=True)
     (tmp_path / "hps" / "HPS_v2.1_compressed.pt").write_bytes(b"")
+    raw = yaml.safe_load((ROOT / "config" / f"{name}.yaml").read_text())
+    training = raw.get("training", {})
+    prompt_files = {training.get("prompts"), (training.get("reg_pairs") or {}).get("prompts")}
+    prompt_files |= {r.get("config", {}).get("prompts") for r in training.get("runs", [])}
+    monkeypatch.chdir(tmp_path)  # the configs' relative training-prompt paths now point here
+    for f in filter(None, prompt_files):
+        Path(f).parent.mkdir(parents=True, exist_ok=True)
+        Path(f).write_text('{"index": 0, "caption": "a photo of a cat"}\n')
     override = tmp_path / "override.yaml"
     override.write_text(yaml.safe_dump({
         "models": {"feature_net": str(tmp_path / "inception-2015-12-05.pt")},

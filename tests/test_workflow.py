@@ -1,10 +1,12 @@
-"""The smoke config end to end: retrain a tiny toy hub, sample sharded, score, report."""
+"""The smoke config end to end: retrain a tiny toy hub, train every default run, merge, score, and write
+every table of the default config with the rows and columns of the committed reports/toy tables."""
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -15,7 +17,7 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "2", "-s", str(ROOT / "Snakefile"), "--directory",
          str(workdir), "--configfile", str(ROOT / "config" / "smoke.yaml"), *args],
-        capture_output=True, text=True, env=env, timeout=600)
+        capture_output=True, text=True, env=env, timeout=1500)
 
 
 @pytest.mark.workflow
@@ -31,12 +33,22 @@ def test_smoke_dag_end_to_end(tmp_path):
     hps = json.loads((tmp_path / "results/toy/metrics/turbo-1step/hps.json").read_text())
     assert set(hps["metrics"]) == {"hps_anime", "hps_concept_art", "hps_painting", "hps_photo", "hps_average"}
     runs = tmp_path / "results/toy/runs"
-    assert (runs / "vsd-full/student/unet/config.json").exists()
-    lora = json.loads((runs / "vsd-lora-clip/student/lora_config.json").read_text())
-    assert lora["base"] == "results/toy/runs/vsd-full/student"  # Table 7: initialised from another run
-    assert (runs / "vsd-full/checkpoints").is_dir() and (runs / "vsd-full/log.csv").exists()
-    trained = json.loads((tmp_path / "results/toy/metrics/vsd-lora-clip/metrics.json").read_text())
-    assert trained["system"]["system"]["unet"] == "results/toy/runs/vsd-lora-clip/student"
+    assert (runs / "model-a/student/unet/config.json").exists()
+    lora = json.loads((runs / "sb-init-lora/student/lora_config.json").read_text())
+    assert lora["base"] == "results/toy/runs/swiftbrush/student"  # Table 7: initialised from another run
+    assert (runs / "model-a/checkpoints").is_dir() and (runs / "model-a/log.csv").exists()
+    trained = json.loads((tmp_path / "results/toy/metrics/sb-init-lora/metrics.json").read_text())
+    assert trained["system"]["system"]["unet"] == "results/toy/runs/sb-init-lora/student"
+    # CI regenerates every table: the smoke tables have the committed default tables' rows and columns
+    committed = sorted((ROOT / "reports/toy").glob("table*.csv"))
+    assert committed
+    for csv in committed:
+        ours, ref = pd.read_csv(tmp_path / "reports/toy" / csv.name), pd.read_csv(csv)
+        assert list(ours.columns) == list(ref.columns), csv.name
+        assert list(ours["row"]) == list(ref["row"]), csv.name
+    index = (tmp_path / "reports/toy/index.md").read_text()
+    assert "The paper's claims at this scale" in index and "[sb2bench reports: toy world]" in (
+        tmp_path / "reports/index.md").read_text()
     table = (tmp_path / "reports/toy/table1.md").read_text()
     assert "[SBv2 T1]" in table and "SwiftBrush (paper only) | 15.46" in table
     hub = tmp_path / "results/toy/hub"

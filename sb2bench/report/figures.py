@@ -24,3 +24,13 @@ def image_grid(rows: list[tuple[str, Path]], indices: list[int], out: Path, scal
     with atomic_file(out, "wb") as f:
         canvas.save(f, format="PNG")
 
+
+
+def save_figure(fig, prefix: Path, dpi: int = 150) -> None:
+    """A matplotlib figure as ``<prefix>.png`` and ``.svg`` (each written atomically), then closed."""
+    import matplotlib.pyplot as plt
+
+    for ext in ("png", "svg"):
+        with atomic_file(Path(prefix).with_suffix(f".{ext}"), "wb") as f:
+            fig.savefig(f, format=ext, dpi=dpi)
+    plt.close(fig)

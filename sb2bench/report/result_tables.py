@@ -14,7 +14,7 @@ import pandas as pd
 
 from sb2bench.atomic import atomic_file
 from sb2bench.paper_numbers import paper_table
-from sb2bench.report.tables import COLUMNS, fmt_value, read_metrics
+from sb2bench.report.tables import COLUMNS, SPREAD_NOTE, fmt_value, read_system
 
 
 def _fmt(v: float | None, metric: str) -> str:
@@ -23,15 +23,17 @@ def _fmt(v: float | None, metric: str) -> str:
     return f"{v:.{COLUMNS[metric][1]}f}"
 
 
-def table_frame(table: dict, metrics_files: dict[str, list[str]]) -> tuple[pd.DataFrame, dict | None]:
-    """Long-to-wide frame: one row per table row, ``<metric>_paper`` and ``<metric>_ours`` columns."""
+def table_frame(table: dict, metrics_files: dict[str, list[str] | dict]) -> tuple[pd.DataFrame, dict | None]:
+    """Long-to-wide frame: one row per table row, ``<metric>_paper`` and ``<metric>_ours`` columns (the mean
+    over training seeds where a run has several), with bootstrap ends and the spread over seeds."""
     paper = paper_table(table["paper_table"]) if table.get("paper_table") else None
     rows, protocol = [], None
     for r in table["rows"]:
-        ours, block, ci = ({}, None, {})
+        ours, ci, sd, n_seeds = {}, {}, {}, None
         if r.get("system"):
-            ours, block, _, ci = read_metrics(metrics_files[r["system"]])
-            protocol = protocol or block
+            sm = read_system(metrics_files[r["system"]])
+            ours, ci, sd, n_seeds = sm.values, sm.intervals, sm.seed_sd, sm.n_seeds
+            protocol = protocol or sm.protocol
         prow = paper.row(r["paper_row"]) if paper and r.get("paper_row") else None
         label = r.get("label") or (r.get("system") if r.get("system") else prow.display_label if prow else "?")
         row = {"row": label, "system": r.get("system") or "", "paper_row": r.get("paper_row") or ""}
@@ -40,6 +42,9 @@ def table_frame(table: dict, metrics_files: dict[str, list[str]]) -> tuple[pd.Da
             row[f"{m}_ours"] = ours.get(m)
             row[f"{m}_ours_low"] = ci.get(m, {}).get("low")
             row[f"{m}_ours_high"] = ci.get(m, {}).get("high")
+            row[f"{m}_seed_sd"] = sd.get(m)
+            row[f"{m}_n_seeds"] = n_seeds if m in ours else None
+        row["ci_level"] = next(iter(ci.values()))["level"] if ci else None
         rows.append(row)
     return pd.DataFrame(rows), protocol
 
@@ -68,9 +73,12 @@ def _markdown(table: dict, df: pd.DataFrame, protocol: dict | None, world: str) 
             o = None if o is None or (isinstance(o, float) and math.isnan(o)) else o
             if paper:
                 cells.append(_fmt(p, m))
-            lo, hi = r[f"{m}_ours_low"], r[f"{m}_ours_high"]
+            lo, hi, sd = r[f"{m}_ours_low"], r[f"{m}_ours_high"], r[f"{m}_seed_sd"]
             has_ci = o is not None and lo is not None and not (isinstance(lo, float) and math.isnan(lo))
-            cells.append(fmt_value(o, m, {"low": lo, "high": hi}) if has_ci else _fmt(o, m))
+            if o is not None and sd is not None and not (isinstance(sd, float) and math.isnan(sd)):
+                cells.append(f"{_fmt(o, m)} ± {_fmt(sd, m)} ({int(r[f'{m}_n_seeds'])} seeds)")
+            else:
+                cells.append(fmt_value(o, m, {"low": lo, "high": hi}) if has_ci else _fmt(o, m))
             if delta and paper:
                 cells.append(f"{o - p:+.{COLUMNS[m][1]}f}" if p is not None and o is not None else "–")
         lines.append("| " + " | ".join(cells) + " |")
@@ -83,6 +91,8 @@ def _markdown(table: dict, df: pd.DataFrame, protocol: dict | None, world: str) 
                 if prow.caution:
                     notes.append(f"{r['row']} (caution): {prow.caution}")
         notes += list(paper.notes)
+    if protocol and df["ci_level"].notna().any():
+        notes.append(SPREAD_NOTE.format(level=f"{df['ci_level'].dropna().iloc[0]:.0%}"))
     if protocol:
         notes.append(f"Ours: protocol `{protocol['name']}` v{protocol['version']} (prompts: {protocol['prompts']}; "
                      f"reference: {protocol.get('reference', '')}); every value is read from "
@@ -93,7 +103,7 @@ def _markdown(table: dict, df: pd.DataFrame, protocol: dict | None, world: str) 
 
 
 def _latex(table: dict, df: pd.DataFrame) -> str:
-    cols = [c for c in df.columns if c.endswith(("_paper", "_ours")) and df[c].notna().any()]  # no interval ends
+    cols = [c for c in df.columns if c.endswith(("_paper", "_ours")) and df[c].notna().any()]  # no spreads
     esc = lambda s: str(s).replace("_", r"\_").replace("&", r"\&").replace("%", r"\%")  # noqa: E731
     lines = [r"\begin{tabular}{l" + "r" * len(cols) + "}", r"\toprule",
              " & ".join(["Row"] + [esc(c) for c in cols]) + r" \\", r"\midrule"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from sb2bench.atomic import atomic_file
+from sb2bench.report.figures import save_figure
 from sb2bench.report.tables import COLUMNS, read_metrics
 
 PANELS = ("fid", "clip_score", "precision", "recall")
@@ -37,10 +38,7 @@ def write_sweep(label: str, points: list[dict], prefix: Path) -> pd.DataFrame:
         ax.grid(alpha=0.3)
     fig.suptitle(label)
     fig.tight_layout()
-    for ext in ("png", "svg"):
-        with atomic_file(prefix.with_suffix(f".{ext}"), "wb") as f:
-            fig.savefig(f, format=ext, dpi=120)
-    plt.close(fig)
+    save_figure(fig, prefix, dpi=120)
     with atomic_file(prefix.with_suffix(".csv")) as f:
         df.to_csv(f, index=False)
     best = df.loc[df["fid"].idxmin()] if "fid" in df.columns else None

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import statistics
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -37,6 +39,56 @@ def read_metrics(files: str | list[str]) -> tuple[dict, dict, int, dict]:
     return values, protocol, n, intervals
 
 
+@dataclass
+class SystemMetrics:
+    """A system's figures: one training seed's, or the mean over several seeds' students.
+
+    ``values`` are the means over seeds (the single run's values without seeds); ``intervals`` are the
+    bootstrap intervals over images of the first seed's run; ``seed_sd`` and ``seed_values`` give the
+    spread over training seeds (empty with one seed).
+    """
+    values: dict
+    protocol: dict
+    n: int
+    intervals: dict
+    seed_values: dict = field(default_factory=dict)
+
+    @property
+    def n_seeds(self) -> int:
+        return max((len(v) for v in self.seed_values.values()), default=1)
+
+    @property
+    def seed_sd(self) -> dict:
+        return {m: statistics.stdev(v) for m, v in self.seed_values.items() if len(v) > 1}
+
+
+def read_system(source: str | list[str] | dict) -> SystemMetrics:
+    """``source``: a system's metric files, or ``{"seeds": [files of seed 1, files of seed 2, ...]}`` for a
+    training run repeated over seeds (``sb2bench.runs.seed_groups``)."""
+    if not isinstance(source, dict):
+        values, protocol, n, intervals = read_metrics(source)
+        return SystemMetrics(values, protocol, n, intervals)
+    runs = [read_metrics(files) for files in source["seeds"]]
+    first_values, protocol, n, intervals = runs[0]
+    seed_values = {m: [r[0][m] for r in runs if m in r[0]] for m in first_values}
+    values = {m: statistics.fmean(v) for m, v in seed_values.items()}
+    return SystemMetrics(values, protocol, n, intervals, seed_values if len(runs) > 1 else {})
+
+
+def fmt_system(sm: SystemMetrics, metric: str) -> str:
+    """Mean ± s.d. over seeds when there are several, else the value ± its bootstrap half-width."""
+    if metric not in sm.values:
+        return "–"
+    if metric in sm.seed_sd:
+        return f"{fmt_value(sm.values[metric], metric)} ± {sm.seed_sd[metric]:.{COLUMNS[metric][1]}f} ({sm.n_seeds} seeds)"
+    return fmt_value(sm.values[metric], metric, sm.intervals.get(metric))
+
+
+SPREAD_NOTE = ("± is half the width of the {level} percentile-bootstrap interval over images; rows marked "
+               "\"(k seeds)\" show the mean ± standard deviation over k training seeds instead (CSV: "
+               "`<metric>_seed_sd`, `<metric>_n_seeds`; the bootstrap interval there is the first seed's).")
+
+
 def write_eval_table(systems: list[dict], out_md: Path, out_csv: Path, title: str) -> pd.DataFrame:
     """``systems``: dicts with label and metrics (path of a metrics.json)."""
     rows, protocol = [], None
@@ -58,7 +110,8 @@ def write_eval_table(systems: list[dict], out_md: Path, out_csv: Path, title: st
              "| system | n | " + " | ".join(COLUMNS[c][0] for c in cols) + " |",
              "|---|---|" + "---|" * len(cols)]
     for r, ci in zip(rows, intervals):
-        lines.append(f"| {r['system']} | {r['n']} | " + " | ".join(fmt_value(r[c], c, ci.get(c)) for c in cols) + " |")
+        cells = [fmt_value(r[c], c, ci.get(c)) if c in r else "–" for c in cols]  # HPS: only some systems
+        lines.append(f"| {r['system']} | {r['n']} | " + " | ".join(cells) + " |")
     if any(intervals):
         level = next(iter(next(ci for ci in intervals if ci).values()))["level"]
         lines += ["", f"± is half the width of the {level:.0%} percentile-bootstrap interval over images "

@@ -1,14 +1,16 @@
-"""``sb2bench train --config run.json --out DIR``: the command line of :func:`sb2bench.train.run`;
+"""``sb2bench train --config run.json --out DIR [--processes N]``: the command line of
+:func:`sb2bench.train.run` (N > 1: data parallel under ``accelerate launch``, see launch.py);
 ``sb2bench train-reg-pairs``: the regulariser's (noise, teacher latent, prompt) pairs folder."""
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 
 def cmd_train(a: argparse.Namespace) -> None:
-    from sb2bench.train import run
+    from sb2bench.train.config import TrainConfig
 
     inline = a.config.lstrip().startswith("{")
     path = Path(a.config)
@@ -18,7 +20,19 @@ def cmd_train(a: argparse.Namespace) -> None:
         config = json.loads(a.config if inline else path.read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"train config {'(inline)' if inline else path} is not valid JSON: {exc}") from exc
-    print(f"wrote {run(config, Path(a.out))}")
+    TrainConfig.from_dict(config)  # a bad config fails here once, not in every launched process
+    if a.processes > 1 and "LOCAL_RANK" not in os.environ:  # not when already launched: no nested launches
+        from sb2bench.train.launch import exec_train
+
+        exec_train(a.processes, a.config, a.out, a.cpu)  # the launched processes run this without --processes
+    if a.cpu:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch looks for a GPU
+    from sb2bench.train import distributed, run
+
+    final = run(config, Path(a.out))
+    if distributed.is_main():
+        print(f"wrote {final}")
+    distributed.shutdown()
 
 
 def cmd_reg_pairs(a: argparse.Namespace) -> None:
@@ -47,5 +61,9 @@ def add_cli(subparsers) -> argparse.ArgumentParser:
     s = subparsers.add_parser("train", help="VSD-train a one-step student (SwiftBrush v2)")
     s.add_argument("--config", required=True, help="run config: a JSON file or inline JSON (keys: sb2bench.train.TrainConfig)")
     s.add_argument("--out", required=True, help="run folder (checkpoints, log, samples, final student/)")
+    s.add_argument("--processes", type=int, default=1,
+                   help="data-parallel processes, one per GPU (> 1: re-run under accelerate launch; "
+                        "batch_size is per process)")
+    s.add_argument("--cpu", action="store_true", help="hide the GPUs (a CPU run; with --processes: gloo)")
     s.set_defaults(func=cmd_train)
     return s

@@ -1,7 +1,9 @@
 """One training iteration: the student turn (VSD [+ CLIP, HPS, regulariser]) then the LoRA-teacher turn(s).
 
 Every random draw comes from one CPU generator, in a fixed order, so a run resumed from a
-checkpoint (which stores that generator) repeats the uninterrupted run bit for bit on CPU.
+checkpoint (which stores that generator) repeats the uninterrupted run bit for bit on CPU. Under
+N processes each rank has its own generator (its part of the global batch) and gradients are
+averaged over the ranks after each backward (distributed.py); with one process both are as before.
 """
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from sb2bench.train import losses
+from sb2bench.train import distributed, losses
 from sb2bench.train.clip_guidance import decode01
 from sb2bench.train.config import TrainConfig
 from sb2bench.train.student import predict_x0
@@ -53,8 +55,8 @@ def _randint(p: Parts, lo: int, hi_inclusive: int, n: int) -> torch.Tensor:
 
 
 def _guard(p: Parts, step: int, what: str, value: torch.Tensor) -> bool:
-    """True when finite. Otherwise raise (policy "raise") or count a skip (policy "skip")."""
-    if torch.isfinite(value).all():
+    """True when finite (on every rank). Otherwise raise (policy "raise") or count a skip (policy "skip")."""
+    if distributed.all_finite(value):
         return True
     hint = ("lower student_lr / lora_lr, check the teacher and init weights, or set nonfinite='skip' to "
             "skip such steps")
@@ -64,7 +66,8 @@ def _guard(p: Parts, step: int, what: str, value: torch.Tensor) -> bool:
     if p.nonfinite_skips > p.cfg.max_nonfinite_skips:
         raise NonFiniteError(f"step {step}: {p.nonfinite_skips} non-finite steps skipped (last: {what}), more "
                              f"than max_nonfinite_skips={p.cfg.max_nonfinite_skips}; {hint}")
-    print(f"[train] step {step}: non-finite {what}, update skipped ({p.nonfinite_skips} so far)", flush=True)
+    if distributed.is_main():
+        print(f"[train] step {step}: non-finite {what}, update skipped ({p.nonfinite_skips} so far)", flush=True)
     return False
 
 
@@ -122,7 +125,9 @@ def _update_student(p: Parts, step: int, loss: torch.Tensor, x0: torch.Tensor, l
     ok = _guard(p, step, "student x0", x0.detach()) and _guard(p, step, "student loss", loss.detach())
     if ok:
         acc.backward(loss)
-        norm = acc.clip_grad_norm_([q for q in p.student.parameters() if q.requires_grad], p.cfg.max_grad_norm)
+        trainable = [q for q in p.student.parameters() if q.requires_grad]
+        distributed.average_gradients(trainable)
+        norm = acc.clip_grad_norm_(trainable, p.cfg.max_grad_norm)
         ok = _guard(p, step, "student gradient norm", norm.detach())
         logs["grad_norm_student"] = norm.item()
     if ok:
@@ -173,6 +178,7 @@ def lora_turn(p: Parts, step: int, x0: torch.Tensor, cond, null) -> dict:
         p.opt_lora.zero_grad(set_to_none=True)
         if _guard(p, step, "LoRA-teacher loss", loss.detach()):
             acc.backward(loss)
+            distributed.average_gradients(p.teacher.lora_parameters())
             norm = acc.clip_grad_norm_(p.teacher.lora_parameters(), cfg.max_grad_norm)
             if _guard(p, step, "LoRA-teacher gradient norm", norm.detach()):
                 p.opt_lora.step()

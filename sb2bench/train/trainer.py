@@ -4,6 +4,11 @@ Folder layout of ``out_dir``: ``checkpoints/checkpoint-{step}/``, ``log.csv``, `
 ``cache/`` (text embeddings unless ``text_embedding_cache`` is set), ``student/`` (final, see
 export.py). Rerunning a finished run returns ``student/`` at once; rerunning an interrupted one
 resumes from its latest checkpoint, provided the config's semantic hash is unchanged.
+
+Under N processes (``sb2bench train --processes N``, launch.py) every rank trains a replica on its own
+``batch_size`` prompts per step (global batch = N x batch_size, as SBv2's 16 per GPU x 4) with gradients
+averaged over the ranks (distributed.py). Rank 0 alone writes the log, samples, checkpoints and the
+export; every rank resumes from the same checkpoint, which stores each rank's random stream.
 """
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ import torch
 
 from sb2bench import zoo
 from sb2bench.prompts import read_prompts
-from sb2bench.train import checkpoint, lora
+from sb2bench.train import checkpoint, distributed, lora
 from sb2bench.train.clip_guidance import ClipScorer, load_decoder
 from sb2bench.train.config import TrainConfig
 from sb2bench.train.ema import TrainableEMA
@@ -40,10 +45,7 @@ def _accelerator(cfg: TrainConfig):
     precision = ("bf16" if cuda else "no") if cfg.mixed_precision == "auto" else cfg.mixed_precision
     if precision == "bf16" and not cuda:
         raise ValueError("train config key 'mixed_precision': bf16 autocast is for CUDA here; use 'auto' or 'no' on CPU")
-    acc = Accelerator(cpu=not cuda, mixed_precision=precision)
-    if acc.num_processes > 1:
-        raise NotImplementedError("multi-process training is not supported yet (phase 1): run one process")
-    return acc
+    return Accelerator(cpu=not cuda, mixed_precision=precision)  # joins the process group when launched
 
 
 def _check_compatible(student, teacher_unet, cond: torch.Tensor) -> None:
@@ -98,23 +100,35 @@ def build_parts(cfg: TrainConfig, acc, cond_sample: torch.Tensor, cache_dir: Pat
     if cfg.hps_loss_weight > 0:
         hps = HpsScorer(cfg.hps_model, cfg.hps_version, cfg.hps_checkpoint, decoder).to(acc.device)
     reg = _reg_pairs(cfg, student, cache_dir) if cfg.reg_weight > 0 else None
+    gen = torch.Generator().manual_seed(distributed.rank_seed(cfg.seed, acc.process_index))  # rank 0: cfg.seed
     return Parts(cfg=cfg, student=student, teacher=teacher, scheduler=scheduler, acp=acp,
                  student_t=student_timestep(scheduler, cfg.student_timestep), opt_student=opt_s, opt_lora=opt_l,
                  lr_student=_constant_with_warmup(opt_s, cfg.lr_warmup_steps),
                  lr_lora=_constant_with_warmup(opt_l, cfg.lr_warmup_steps, cfg.lora_updates_per_step),
-                 accelerator=acc, gen=torch.Generator().manual_seed(cfg.seed), clip=clip, hps=hps, reg=reg,
-                 decoder=decoder,
+                 accelerator=acc, gen=gen, clip=clip, hps=hps, reg=reg, decoder=decoder,
                  ema=TrainableEMA(student, cfg.ema_decay) if cfg.ema_decay else None, device=acc.device)
 
 
+def _replicated(p: Parts) -> list[torch.Tensor]:
+    """The tensors every rank must hold identically: trainable student and LoRA teacher, the EMA."""
+    tensors = [q for q in p.student.parameters() if q.requires_grad] + p.teacher.lora_parameters()
+    return tensors + (list(p.ema.state_dict().values()) if p.ema is not None else [])
+
+
 def _save(p: Parts, root: Path, step: int) -> None:
+    """Every rank calls this (each rank's random stream is gathered); rank 0 alone writes."""
+    gens = distributed.gather(p.gen.get_state())
+    if not distributed.is_main():
+        return
     tensors = {"student": lora.trainable_state(p.student), "lora_teacher": lora.trainable_state(p.teacher.unet)}
     if p.ema is not None:
         tensors["ema"] = p.ema.state_dict()
     state = {"opt_student": p.opt_student.state_dict(), "opt_lora": p.opt_lora.state_dict(),
              "lr_student": p.lr_student.state_dict(), "lr_lora": p.lr_lora.state_dict(),
              "gen": p.gen.get_state(), "torch_rng": torch.get_rng_state(), "nonfinite_skips": p.nonfinite_skips}
-    checkpoint.save(root, step, tensors, state, {"config_hash": p.cfg.semantic_hash()},
+    if len(gens) > 1:
+        state["gen_ranks"] = gens
+    checkpoint.save(root, step, tensors, state, {"config_hash": p.cfg.semantic_hash(), "world_size": len(gens)},
                     p.cfg.checkpoint_total_limit)
 
 
@@ -123,6 +137,12 @@ def _restore(p: Parts, path: Path) -> int:
     if meta["config_hash"] != p.cfg.semantic_hash():
         raise ValueError(f"{path} was written by a run with another config (hash {meta['config_hash']}, now "
                          f"{p.cfg.semantic_hash()}); use a new out_dir, or set resume=false to start over")
+    world = meta.get("world_size", 1)  # checkpoints from before multi-process training: one process
+    if world != distributed.size():
+        raise ValueError(f"{path} was written by a run of {world} process(es), this one has {distributed.size()}: "
+                         f"the global batch (processes x batch_size) and the per-rank random streams depend on "
+                         f"the count; resume with {world} (sb2bench train --processes, resources.gpus_per_job), "
+                         f"or use a new out_dir")
     lora.load_trainable(p.student, tensors["student"], "student")
     lora.load_trainable(p.teacher.unet, tensors["lora_teacher"], "LoRA teacher")
     if p.ema is not None:
@@ -131,10 +151,17 @@ def _restore(p: Parts, path: Path) -> int:
     p.opt_lora.load_state_dict(state["opt_lora"])
     p.lr_student.load_state_dict(state["lr_student"])
     p.lr_lora.load_state_dict(state["lr_lora"])
-    p.gen.set_state(state["gen"])
+    p.gen.set_state(state["gen_ranks"][distributed.rank()] if world > 1 else state["gen"])
     torch.set_rng_state(state["torch_rng"])
     p.nonfinite_skips = state["nonfinite_skips"]
     return meta["step"]
+
+
+def _check_replicas(p: Parts) -> None:
+    """The invariant of gradient averaging, proven once at the end (exact, two all-reduces)."""
+    if not distributed.replicas_identical(_replicated(p)):
+        raise RuntimeError("the ranks' trainable weights differ at the end of training: gradient averaging "
+                           "failed to keep the replicas identical (a bug; please report it)")
 
 
 def run(config: dict | TrainConfig, out_dir: str | Path) -> Path:
@@ -150,19 +177,22 @@ def run(config: dict | TrainConfig, out_dir: str | Path) -> Path:
         raise ValueError(f"{final} holds a student trained with another config; use a new out_dir or delete it")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    if not cfg.resume and ckpt_root.exists():
-        shutil.rmtree(ckpt_root)
     acc = _accelerator(cfg)
+    main, world = acc.is_main_process, acc.num_processes
+    if not cfg.resume and ckpt_root.exists() and main:
+        shutil.rmtree(ckpt_root)
     prompts = read_prompts(cfg.prompts)
     captions = [p["caption"] for p in prompts]
-    cond_all, null, cache_file = prompt_embeddings(cfg.teacher, captions,
-                                                   Path(cfg.text_embedding_cache or out / "cache"))
-    p = build_parts(cfg, acc, cond_all[:1], Path(cfg.text_embedding_cache or out / "cache"))
+    cache = Path(cfg.text_embedding_cache or out / "cache")
+    with distributed.main_first():  # rank 0 fills the text-embedding cache, the others then read it
+        cond_all, null, cache_file = prompt_embeddings(cfg.teacher, captions, cache)
+        p = build_parts(cfg, acc, cond_all[:1], cache)
     last = checkpoint.latest(ckpt_root) if cfg.resume else None
     start = _restore(p, last) if last is not None else 0
+    distributed.broadcast_(_replicated(p))  # identical by construction; made certain
     extra = (HPS_COLUMNS if cfg.hps_loss_weight > 0 else ()) + (REG_COLUMNS if cfg.reg_weight > 0 else ())
-    log = RunLog(out / "log.csv", start, out / "tensorboard" if cfg.tensorboard else None, extra)
-    vae = zoo.load_vae(cfg.teacher).to(acc.device).eval() if cfg.sample_every else None
+    log = RunLog(out / "log.csv", start, out / "tensorboard" if cfg.tensorboard else None, extra) if main else None
+    vae = zoo.load_vae(cfg.teacher).to(acc.device).eval() if cfg.sample_every and main else None
     n_s = min(cfg.sample_prompts, len(prompts))
     sample = (lambda s: write_samples(p.student, p.acp, p.student_t, vae, cond_all[:n_s].to(acc.device),
                                       [r["index"] for r in prompts[:n_s]], cfg.seed, out / "samples", s))
@@ -172,21 +202,32 @@ def run(config: dict | TrainConfig, out_dir: str | Path) -> Path:
         t_w = time.time()
         for i in range(cfg.lora_warmup_steps):
             w = lora_warmup_step(p, i, cond_all, null)
-        print(f"[train] LoRA-teacher warm-up: {cfg.lora_warmup_steps} steps in {time.time() - t_w:.1f} s, "
-              f"last loss_lora={w.get('loss_lora', float('nan')):.4g}", flush=True)
+        if main:
+            print(f"[train] LoRA-teacher warm-up: {cfg.lora_warmup_steps} steps in {time.time() - t_w:.1f} s, "
+                  f"last loss_lora={w.get('loss_lora', float('nan')):.4g}", flush=True)
     for step in range(start, cfg.max_steps):
         logs = train_step(p, step, cond_all, null, captions)
         done = step + 1
         if done % cfg.log_every == 0 or done in (1, cfg.max_steps):
-            log.write(done, logs)
+            logs = distributed.mean_logs(logs)  # every rank: a collective
+            if log is not None:
+                log.write(done, logs)
         if vae is not None and (done % cfg.sample_every == 0 or done == cfg.max_steps):
             sample(done)
         if done % cfg.checkpoint_every == 0 or done == cfg.max_steps:
             _save(p, ckpt_root, done)
-    log.close()
+    if log is not None:
+        log.close()
+    _check_replicas(p)
     summary = {"steps": cfg.max_steps, "resumed_from": start, "nonfinite_skips": p.nonfinite_skips,
                "text_embeddings": str(cache_file), "wall_seconds_this_process": round(time.time() - t0, 1),
-               "device": str(acc.device), "mixed_precision": acc.mixed_precision}
+               "device": str(acc.device), "mixed_precision": acc.mixed_precision,
+               "processes": world, "global_batch_size": cfg.batch_size * world}
+    if world > 1:
+        summary["replicas_bit_identical"] = True  # _check_replicas passed
     if p.reg is not None:
         summary["reg_pairs"] = {"path": cfg.reg_pairs, "content_hash": p.reg.content_hash}
-    return export_student(final, cfg, p.student, p.teacher.unet, p.ema, summary)
+    if main:
+        export_student(final, cfg, p.student, p.teacher.unet, p.ema, summary)
+    distributed.barrier()  # the other ranks return once the student exists
+    return final

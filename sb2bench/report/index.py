@@ -1,0 +1,62 @@
+"""Index pages: ``reports/<world>/index.md`` (the claims summary, then every output of the world) and
+``reports/index.md`` (every world's index and every benchmark report), so a reader starts in one place."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sb2bench.atomic import atomic_file
+from sb2bench.report.claims import Z, Verdict
+
+
+def _claims_table(verdicts: list[Verdict]) -> list[str]:
+    lines = ["| claim | paper's evidence | ours (measured) | difference in the paper's direction | noise | verdict |",
+             "|---|---|---|---:|---|---|"]
+    for v in verdicts:
+        digits = 4 if v.claim["metric"] in ("clip_score", "precision", "recall") else 2
+        lines.append(f"| {v.claim['text']} | {v.claim.get('paper') or '–'} | {v.measured} | "
+                     f"{v.difference:+.{digits}f} | {v.noise:.{digits}f} ({v.noise_kind}) | **{v.verdict}** |")
+    return lines
+
+
+def write_world_index(world: str, verdicts: list[Verdict], outputs: list[dict], out: Path) -> None:
+    """``outputs``: [{path (relative to the index), title, section}] in the order to list them."""
+    lines = [f"# sb2bench reports: {world} world", ""]
+    if verdicts:
+        lines += ["## The paper's claims at this scale", "",
+                  f"Measured by the DAG, whatever they show. A difference counts when it exceeds {Z:g}× its noise "
+                  "(the standard error over training seeds where a run was repeated, else the bootstrap "
+                  "half-widths over images); the claims are declared in the config (`claims:`).", ""]
+        lines += _claims_table(verdicts) + [""]
+    sections: dict[str, list[dict]] = {}
+    for o in outputs:
+        sections.setdefault(o["section"], []).append(o)
+    for name, items in sections.items():
+        lines += [f"## {name}", ""] + [f"- [{o['title']}]({o['path']})" for o in items] + [""]
+    lines += ["Every figure is read from `results/" + world + "/`, whose JSON files record how it was made "
+              "(protocol, model hashes, runtime). `snakemake --report reports/report.html` bundles these "
+              "reports with their captions and the per-job benchmarks."]
+    with atomic_file(out) as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def _title(md: Path) -> str:
+    for line in md.read_text().splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    return md.stem
+
+
+def write_top_index(reports: Path, out: Path) -> None:
+    """Links every world's index and every benchmark report found under ``reports``."""
+    reports = Path(reports)
+    lines = ["# sb2bench reports", "",
+             "Start with a world's index: its claims summary comes first. Regenerate: `snakemake --cores all` "
+             "(toy world) or `snakemake --cores all --configfile config/paper.yaml` (real world); benchmarks: "
+             "the command at the top of each benchmark report.", "", "## Worlds", ""]
+    worlds = sorted(p for p in reports.glob("*/index.md") if p.parent.name != "bench")
+    lines += [f"- [{_title(p)}]({p.relative_to(reports).as_posix()})" for p in worlds] or ["- (none yet)"]
+    bench = sorted((reports / "bench").glob("*.md"))
+    lines += ["", "## Benchmarks", ""]
+    lines += [f"- [{_title(p)}]({p.relative_to(reports).as_posix()})" for p in bench] or ["- (none yet)"]
+    with atomic_file(out) as f:
+        f.write("\n".join(lines) + "\n")
