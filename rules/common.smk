@@ -54,6 +54,9 @@ COCO_ROOT = (COCO["root"] or "data/coco").rstrip("/")
 HPS = config["evaluation"]["hps"]
 HPS_METRICS = {"hps_anime", "hps_concept_art", "hps_painting", "hps_photo", "hps_average"}
 GPUS_PER_JOB = config["resources"]["gpus_per_job"]
+GPUS_PER_TRAIN_JOB = config["resources"]["gpus_per_train_job"]
+if GPUS_PER_TRAIN_JOB is None:
+    GPUS_PER_TRAIN_JOB = GPUS_PER_JOB
 TIMING = config["timing"]
 REG_PAIRS = config["training"]["reg_pairs"]
 

@@ -14,7 +14,7 @@ rule train_run:
         launch=lambda wildcards, resources: launch_shell(resources.gpu),
     threads: run_threads
     resources:
-        gpu=GPUS_PER_JOB,
+        gpu=GPUS_PER_TRAIN_JOB,
     conda:
         CONDA_ENV
     log:

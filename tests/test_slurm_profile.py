@@ -24,7 +24,7 @@ def dry_run_resources(tmp_path: Path) -> dict[str, dict]:
     """rule -> resources of its first job, as the dry run prints them."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-s", str(ROOT / "Snakefile"), "--profile",
-                           str(ROOT / "profiles" / "slurm"), "--configfile", str(ROOT / "config" / "smoke.yaml"),
+                           str(ROOT / "profiles" / "slurm"), "--workflow-profile", "none", "--configfile", str(ROOT / "config" / "smoke.yaml"),
                            "--directory", str(tmp_path)], capture_output=True, text=True, env=env, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
@@ -51,7 +51,7 @@ def test_slurm_profile_dry_run_and_sbatch_flags(tmp_path):
     assert GPU_RULES <= set(found), sorted(GPU_RULES - set(found))
     for rule in GPU_RULES:
         r = found[rule]
-        assert r["gpu"] == "1" and r["gpu_model"] == "a100" and int(r["cpus_per_gpu"]) >= 4, (rule, r)
+        assert r["gpu"] == ("4" if rule == "train_run" else "1") and r["gpu_model"] == "a100" and int(r["cpus_per_gpu"]) >= 4, (rule, r)
         assert "cpus_per_task" not in r, f"{rule}: cpus_per_task would override cpus_per_gpu in the plugin"
     assert found["toy_eval_set"].get("gpu") in (None, "0") and found["toy_eval_set"]["runtime"] == "60"
 
@@ -61,5 +61,5 @@ def test_slurm_profile_dry_run_and_sbatch_flags(tmp_path):
     job = SimpleNamespace(resources=res, threads=1)
     params = dict(run_uuid="u", slurm_logfile="log", comment_str="train_run", account="", partition="", workdir="")
     call = get_submit_command(job, params) + set_gres_string(job)
-    for flag in ("-t 2880", "--mem 64000", "--cpus-per-gpu=8", "--gpus=a100:1"):
+    for flag in ("-t 2880", "--mem 64000", "--cpus-per-gpu=8", "--gpus=a100:4"):
         assert flag in call, (flag, call)

@@ -130,3 +130,16 @@ def test_cli_registers_train_and_reports_bad_config(tiny_pipeline_dir, tmp_path)
     args = parser.parse_args(["train", "--config", str(cfg_file), "--out", str(tmp_path / "bad")])
     with pytest.raises(ValueError, match="unknown key.*learning_rate"):
         args.func(args)
+
+
+def test_prompts_encoded_per_batch_train_the_same_student(tiny_pipeline_dir, tmp_path):
+    """A prompt set above text_embedding_cache_max_prompts is encoded per batch (paper scale: millions of
+    prompts); the student must come out exactly as with the cached embeddings, and no cache file is written."""
+    cached = run(config(tiny_pipeline_dir, tmp_path, max_steps=2), tmp_path / "cached")
+    streamed = run(config(tiny_pipeline_dir, tmp_path, max_steps=2, text_embedding_cache_max_prompts=2,
+                          text_embedding_cache=str(tmp_path / "cache2")), tmp_path / "streamed")
+    a = load_file(str(cached / "unet" / "diffusion_pytorch_model.safetensors"))
+    b = load_file(str(streamed / "unet" / "diffusion_pytorch_model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not (tmp_path / "cache2").exists() or not any((tmp_path / "cache2").glob("text-*"))
+    assert json.loads((streamed / "provenance.json").read_text())["text_embeddings"] == "encoded per batch"

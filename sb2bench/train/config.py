@@ -28,7 +28,7 @@ ATTN_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 # Keys that change how a run is observed or stored, never what it computes: a resumed run may
 # change them without invalidating its checkpoints.
 NON_SEMANTIC = ("threads", "checkpoint_every", "checkpoint_total_limit", "log_every", "sample_every",
-                "sample_prompts", "tensorboard", "text_embedding_cache", "resume")
+                "sample_prompts", "tensorboard", "text_embedding_cache", "text_embedding_cache_max_prompts", "resume")
 
 
 # Keys added after runs existed (the optional losses of issue 4): hashed only when set.
@@ -112,6 +112,8 @@ class TrainConfig:
     max_nonfinite_skips: int = 10          # with "skip": give up after this many skipped steps
     threads: int | None = None             # torch.set_num_threads
     text_embedding_cache: str | None = None  # folder; None = <out>/cache
+    text_embedding_cache_max_prompts: int = 20000  # larger prompt sets are encoded per batch instead of held in
+    #                                        memory (SD 2.1: 77 x 1024 floats = 315 KB a prompt; 3.3M would be 1 TB)
     checkpoint_every: int = 500
     checkpoint_total_limit: int | None = 2
     resume: bool = True                    # resume from the latest checkpoint-* in out_dir
@@ -150,7 +152,8 @@ class TrainConfig:
         for key, allowed in choices.items():
             need(getattr(self, key) in allowed, key, f"is {getattr(self, key)!r}; choose one of {list(allowed)}")
         for key in ("max_steps", "batch_size", "student_lora_rank", "lora_rank", "lora_updates_per_step",
-                    "checkpoint_every", "log_every", "sample_prompts", "reg_batch_size"):
+                    "checkpoint_every", "log_every", "sample_prompts", "reg_batch_size",
+                    "text_embedding_cache_max_prompts"):
             need(getattr(self, key) >= 1, key, f"must be >= 1 (got {getattr(self, key)})")
         for key in ("student_lr", "lora_lr", "student_lora_alpha", "lora_alpha", "max_grad_norm", "adam_eps"):
             need(getattr(self, key) > 0, key, f"must be > 0 (got {getattr(self, key)})")

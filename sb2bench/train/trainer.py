@@ -25,7 +25,7 @@ from sb2bench.train import checkpoint, distributed, lora
 from sb2bench.train.clip_guidance import ClipScorer, load_decoder
 from sb2bench.train.config import TrainConfig
 from sb2bench.train.ema import TrainableEMA
-from sb2bench.train.embeddings import prompt_embeddings
+from sb2bench.train.embeddings import BatchEncoder, prompt_embeddings
 from sb2bench.train.export import export_student
 from sb2bench.train.hps_guidance import HpsScorer
 from sb2bench.train.regularisation import RegPairs
@@ -65,7 +65,7 @@ def _constant_with_warmup(opt, warmup: int, factor: int = 1):
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / w) if w > 0 else 1.0)
 
 
-def _reg_pairs(cfg: TrainConfig, student, cache_dir: Path | None) -> RegPairs:
+def _reg_pairs(cfg: TrainConfig, student, cache_dir: Path | None, device: torch.device | str = "cpu") -> RegPairs:
     """The regulariser's pairs with their captions' text embeddings (the teacher's encoder, cached)."""
     reg = RegPairs.open(cfg.reg_pairs)
     c = student.config
@@ -77,7 +77,10 @@ def _reg_pairs(cfg: TrainConfig, student, cache_dir: Path | None) -> RegPairs:
     cache = cache_dir or (Path(cfg.text_embedding_cache) if cfg.text_embedding_cache else None)
     if cache is None:
         raise ValueError("the regulariser needs a text-embedding cache folder: set text_embedding_cache")
-    reg.cond = prompt_embeddings(cfg.teacher, reg.captions, cache)[0]
+    if len(reg.captions) > cfg.text_embedding_cache_max_prompts:  # SBv2: 200K pairs
+        reg.cond = BatchEncoder(cfg.teacher, reg.captions, device)
+    else:
+        reg.cond = prompt_embeddings(cfg.teacher, reg.captions, cache)[0]
     return reg
 
 
@@ -99,7 +102,7 @@ def build_parts(cfg: TrainConfig, acc, cond_sample: torch.Tensor, cache_dir: Pat
         clip = ClipScorer(cfg.clip_model, decoder, cfg.clip_prompt_prefix).to(acc.device)
     if cfg.hps_loss_weight > 0:
         hps = HpsScorer(cfg.hps_model, cfg.hps_version, cfg.hps_checkpoint, decoder).to(acc.device)
-    reg = _reg_pairs(cfg, student, cache_dir) if cfg.reg_weight > 0 else None
+    reg = _reg_pairs(cfg, student, cache_dir, acc.device) if cfg.reg_weight > 0 else None
     gen = torch.Generator().manual_seed(distributed.rank_seed(cfg.seed, acc.process_index))  # rank 0: cfg.seed
     return Parts(cfg=cfg, student=student, teacher=teacher, scheduler=scheduler, acp=acp,
                  student_t=student_timestep(scheduler, cfg.student_timestep), opt_student=opt_s, opt_lora=opt_l,
@@ -185,7 +188,11 @@ def run(config: dict | TrainConfig, out_dir: str | Path) -> Path:
     captions = [p["caption"] for p in prompts]
     cache = Path(cfg.text_embedding_cache or out / "cache")
     with distributed.main_first():  # rank 0 fills the text-embedding cache, the others then read it
-        cond_all, null, cache_file = prompt_embeddings(cfg.teacher, captions, cache)
+        if len(captions) > cfg.text_embedding_cache_max_prompts:
+            cond_all = BatchEncoder(cfg.teacher, captions, acc.device)
+            null, cache_file = cond_all.null(), "encoded per batch"
+        else:
+            cond_all, null, cache_file = prompt_embeddings(cfg.teacher, captions, cache)
         p = build_parts(cfg, acc, cond_all[:1], cache)
     last = checkpoint.latest(ckpt_root) if cfg.resume else None
     start = _restore(p, last) if last is not None else 0
