@@ -3,6 +3,7 @@ import json
 import os
 import re
 import sys
+from types import SimpleNamespace
 
 from snakemake.utils import validate
 
@@ -311,6 +312,7 @@ def index_entries():
         out.append({"path": "teacher.md", "title": "Toy teacher: samples and attribute accuracy", "section": "Evaluation"})
     if timing_outputs():
         out.append({"path": "timing.md", "title": "Inference time (SBv2 Table 8 protocol)", "section": "Timing"})
+    out.append({"path": "benchmarks.md", "title": "Where the time goes: per-job benchmarks", "section": "Timing"})
     return out
 
 
@@ -325,6 +327,21 @@ def index_spec():
     sources = {name: metric_source(name) for name in claim_systems()}
     return json.dumps({"world": WORLD, "claims": CLAIMS, "sources": sources, "sweeps": sweeps,
                        "outputs": index_entries()})
+
+
+def benchmark_files():
+    """The benchmark TSVs of this config's jobs (the folder may also hold those of jobs since removed)."""
+    files = [f"{BENCH}/train/{run}.tsv" for run in RUNS]
+    files += [f"{BENCH}/train/reg_pairs.tsv"] if any(uses_shared_reg_pairs(config, r) for r in RUNS.values()) else []
+    files += [f"{BENCH}/merge/{m}/lambda-{lam_name(lam)}.tsv" for m in MERGES for lam in MERGES[m]["lambdas"]]
+    for name in SYSTEMS:
+        files += [f"{BENCH}/sample/{name}/{os.path.basename(d)}.tsv" for d in shard_dirs(SimpleNamespace(system=name))]
+        files.append(f"{BENCH}/metrics/{name}/evaluate.tsv")
+        files += [f"{BENCH}/metrics/{name}/attributes.tsv"] if WORLD == "toy" else []
+        files += [f"{BENCH}/hps/{name}.tsv", f"{BENCH}/metrics/{name}/hps.tsv"] if name in HPS_SYSTEMS else []
+    files += [f"{BENCH}/hub/{folder}.tsv" for folder in HUB_FOLDERS.values()] if retrain_hub() else []
+    files += [f"{BENCH}/data/coco_reference.tsv"] if config["teacher_sampling"]["prompts"] == "coco" else []
+    return files
 
 
 FIGURE_TITLES = {"trade_off": ("fig_fid_clip.png", "FID against CLIP score: the teacher's cfg sweep and the students"),

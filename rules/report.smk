@@ -69,3 +69,21 @@ rule top_index:
         f"{LOGS}/report/top_index.log",
     shell:
         "sb2bench report-top-index --reports reports --out {output} > {log} 2>&1"
+
+
+rule benchmark_report:
+    input:
+        [f for name in SYSTEMS for f in metric_files(name)],
+    output:
+        md=report(f"{REPORTS}/benchmarks.md", caption="../report/benchmarks.rst", category="Benchmarks"),
+        csv=report(f"{REPORTS}/benchmarks.csv", caption="../report/benchmarks.rst", category="Benchmarks"),
+    params:
+        bench=BENCH,
+        files=json.dumps(benchmark_files()),
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/report/benchmarks.log",
+    shell:
+        "sb2bench report-benchmarks --bench-dir {params.bench} --files {params.files:q} --out-md {output.md} "
+        "--out-csv {output.csv} > {log} 2>&1"

@@ -126,3 +126,19 @@ def test_bad_claims_are_rejected_by_key(tmp_path, claim, match):
     path.write_text(yaml.safe_dump({"claims": [{"id": "c", "text": "t", "metric": "fid", **claim}]}))
     with pytest.raises(ConfigError, match=match):
         load_config(path)
+
+
+def test_benchmark_report_sums_stages_and_reads_only_the_listed_jobs(tmp_path):
+    from sb2bench.report.benchmarks import write_benchmark_summary
+
+    head = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    for rel, sec, rss in [("train/a", 10.0, 100.0), ("train/b", 5.0, 300.0), ("metrics/x/evaluate", 2.0, 50.0),
+                          ("train/stale", 99.0, 999.0)]:
+        f = tmp_path / "bench" / f"{rel}.tsv"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(head + f"{sec}\t0:00:10\t{rss}\t1\t1\t1\t0\t0\t50\t{sec}\n")
+    listed = [str(tmp_path / "bench" / f"{r}.tsv") for r in ("train/a", "train/b", "metrics/x/evaluate", "train/gone")]
+    jobs = write_benchmark_summary(tmp_path / "bench", tmp_path / "b.md", tmp_path / "b.csv", listed)
+    assert sorted(jobs["job"]) == ["metrics/x/evaluate", "train/a", "train/b"]  # no stale file, no missing one
+    md = (tmp_path / "b.md").read_text()
+    assert "| train | 2 | 15 | 300 |" in md and "| all | 3 | 17 | 300 |" in md

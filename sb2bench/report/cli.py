@@ -23,6 +23,12 @@ def cmd_report_top_index(a: argparse.Namespace) -> None:
     write_top_index(Path(a.reports), Path(a.out))
 
 
+def cmd_report_benchmarks(a: argparse.Namespace) -> None:
+    from sb2bench.report.benchmarks import write_benchmark_summary
+
+    write_benchmark_summary(Path(a.bench_dir), Path(a.out_md), Path(a.out_csv), a.files)
+
+
 def add_cli(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("report-index", help="a world's index: the paper's claims checked, then every report")
     s.add_argument("--spec", type=json.loads, required=True,
@@ -35,3 +41,11 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--reports", default="reports")
     s.add_argument("--out", default="reports/index.md")
     s.set_defaults(func=cmd_report_top_index)
+
+    s = sub.add_parser("report-benchmarks", help="time and memory of every benchmarked job, summed per stage")
+    s.add_argument("--bench-dir", required=True, help="Snakemake benchmark folder (benchmarks/<world>)")
+    s.add_argument("--files", type=json.loads, default=None,
+                   help="JSON list: only these TSVs (the current config's jobs), not every file in the folder")
+    s.add_argument("--out-md", required=True)
+    s.add_argument("--out-csv", required=True)
+    s.set_defaults(func=cmd_report_benchmarks)
