@@ -11,9 +11,10 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 sys.path.insert(0, workflow.basedir)
 from sb2bench.config import check_config, check_models  # noqa: E402
-from sb2bench.runs import expand_seed_replicas, seed_groups  # noqa: E402
 from sb2bench.protocol import HPS_STYLES, protocol_block  # noqa: E402
-from sb2bench.runs import reg_pairs_dir, resolve_run, run_system, student_dir, train_prompts, uses_shared_reg_pairs  # noqa: E402
+from sb2bench.runs import (  # noqa: E402
+    expand_seed_replicas, reg_pairs_dir, resolve_run, run_system, seed_groups, student_dir, train_prompts,
+    uses_shared_reg_pairs)
 from sb2bench.merges import input_spec, lam_name, merge_out, merge_system_name, merge_systems  # noqa: E402
 from sb2bench.train.launch import launch_shell  # noqa: E402
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sb2bench.report.tables import COLUMNS, SystemMetrics, fmt_value, read_system
+from sb2bench.report.tables import COLUMNS, SystemMetrics, fmt_system, fmt_value, read_system
 
 Z = 2.0  # noise multiples a difference must exceed to count
 
@@ -54,19 +54,13 @@ def _signed(metric: str, better: float, worse: float) -> float:
     return worse - better if lower_is_better(metric) else better - worse
 
 
-def _fmt(sm: SystemMetrics, metric: str) -> str:
-    if metric in sm.seed_sd:
-        return f"{fmt_value(sm.values[metric], metric)} ± {sm.seed_sd[metric]:.{COLUMNS[metric][1]}f} (s.d., {sm.n_seeds} seeds)"
-    return fmt_value(sm.values[metric], metric, sm.intervals.get(metric))
-
-
 def check_better(claim: dict, sources: dict) -> Verdict:
     """``system`` beats ``than`` on ``metric``."""
     m = claim["metric"]
     a, b = read_system(sources[claim["system"]]), read_system(sources[claim["than"]])
     diff = _signed(m, a.values[m], b.values[m])
     noise, kind = _noise(a, b, m)
-    text = f"{claim['system']} {_fmt(a, m)} vs {claim['than']} {_fmt(b, m)}"
+    text = f"{claim['system']} {fmt_system(a, m)} vs {claim['than']} {fmt_system(b, m)}"
     return Verdict(claim, text, diff, noise, kind, _verdict(diff, noise))
 
 
@@ -82,8 +76,8 @@ def check_interior_best(claim: dict, sweep: list[dict]) -> Verdict:
     best_inner, best_end = min(inner, key=key), min(ends, key=key)
     diff = _signed(m, best_inner[1].values[m], best_end[1].values[m])
     noise, kind = _noise(best_inner[1], best_end[1], m)
-    text = (f"best interior λ = {best_inner[0]:g}: {_fmt(best_inner[1], m)}; better end λ = {best_end[0]:g}: "
-            f"{_fmt(best_end[1], m)}; all: " + ", ".join(f"λ {lam:g} {fmt_value(sm.values[m], m)}" for lam, sm in points))
+    text = (f"best interior λ = {best_inner[0]:g}: {fmt_system(best_inner[1], m)}; better end λ = {best_end[0]:g}: "
+            f"{fmt_system(best_end[1], m)}; all: " + ", ".join(f"λ {lam:g} {fmt_value(sm.values[m], m)}" for lam, sm in points))
     return Verdict(claim, text, diff, noise, kind, _verdict(diff, noise))
 
 

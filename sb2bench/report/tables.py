@@ -80,7 +80,7 @@ def fmt_system(sm: SystemMetrics, metric: str) -> str:
     if metric not in sm.values:
         return "–"
     if metric in sm.seed_sd:
-        return f"{fmt_value(sm.values[metric], metric)} ± {sm.seed_sd[metric]:.{COLUMNS[metric][1]}f} ({sm.n_seeds} seeds)"
+        return f"{fmt_value(sm.values[metric], metric)} ± {sm.seed_sd[metric]:.{COLUMNS[metric][1]}f} (s.d., {sm.n_seeds} seeds)"
     return fmt_value(sm.values[metric], metric, sm.intervals.get(metric))
 
 
