@@ -54,7 +54,7 @@ CLAIMS = config["claims"]
 COCO = config["evaluation"]["coco"]
 COCO_ROOT = (COCO["root"] or "data/coco").rstrip("/")
 HPS = config["evaluation"]["hps"]
-HPS_METRICS = {"hps_anime", "hps_concept_art", "hps_painting", "hps_photo", "hps_average"}
+HPS_METRICS = {"hps_anime", "hps_concept_art", "hps_painting", "hps_photo", "hps_average"}  # no torch at parse time
 GPUS_PER_JOB = config["resources"]["gpus_per_job"]
 GPUS_PER_TRAIN_JOB = config["resources"]["gpus_per_train_job"]
 if GPUS_PER_TRAIN_JOB is None:
@@ -232,6 +232,15 @@ def eval_models_json():
     return json.dumps({k: config["models"][k] for k in ("feature_net", "clip")})
 
 
+def claim_systems(metrics=None):
+    """The systems the claims compare (only the claims on ``metrics`` when given), merge points included."""
+    claims = [c for c in CLAIMS if metrics is None or c["metric"] in metrics]
+    names = {c[k] for c in claims for k in ("system", "than") if c.get(k)}
+    names |= {merge_system_name(MERGES[c["merge"]], lam) for c in claims if c.get("merge")
+              for lam in MERGES[c["merge"]]["lambdas"]}
+    return sorted(names)
+
+
 def hps_systems():
     """HPS renders four prompt sets per system, so only the systems a report shows it for are scored: those
     of tables with an HPS column and of evaluation.hps.systems (every system when there are none)."""
@@ -239,9 +248,7 @@ def hps_systems():
         return set()
     chosen = set(HPS["systems"]) | {r["system"] for t in TABLES.values() if HPS_METRICS & set(t["metrics"])
                                     for r in t["rows"] if r.get("system")}
-    chosen |= {c[k] for c in CLAIMS if c["metric"] in HPS_METRICS for k in ("system", "than") if c.get(k)}
-    chosen |= {merge_system_name(MERGES[c["merge"]], lam) for c in CLAIMS if c["metric"] in HPS_METRICS
-               and c.get("merge") for lam in MERGES[c["merge"]]["lambdas"]}
+    chosen |= set(claim_systems(HPS_METRICS))
     chosen |= {g for name in chosen for g in SEED_GROUPS.get(name, [])}
     return chosen or set(SYSTEMS)
 
@@ -292,15 +299,8 @@ def table_metrics_json(wildcards):
 def table_outputs():
     if not evaluated():
         return []
-    return [f"{REPORTS}/{t}.md" for t in TABLES] + [f"{REPORTS}/sweep_{m}.md" for m in MERGES] + [f"{REPORTS}/index.md",
-                                                                                               "reports/index.md"]
-
-
-def claim_systems():
-    names = {c[k] for c in CLAIMS for k in ("system", "than") if c.get(k)}
-    names |= {merge_system_name(MERGES[c["merge"]], lam) for c in CLAIMS if c.get("merge")
-              for lam in MERGES[c["merge"]]["lambdas"]}
-    return sorted(names)
+    reports = [f"{REPORTS}/{t}.md" for t in TABLES] + [f"{REPORTS}/sweep_{m}.md" for m in MERGES]
+    return reports + [f"{REPORTS}/index.md", "reports/index.md"]
 
 
 def index_entries():
