@@ -42,6 +42,7 @@ class Parts:
     reg: object | None = None      # RegPairs (with .cond) when reg_weight > 0
     decoder: object | None = None  # D of the CLIP/HPS losses and of reg_loss "mse_pixel"
     ema: object | None = None
+    student_params: list = field(default_factory=list)  # the trainable ones, listed once
     nonfinite_skips: int = 0
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
@@ -125,7 +126,7 @@ def _update_student(p: Parts, step: int, loss: torch.Tensor, x0: torch.Tensor, l
     ok = _guard(p, step, "student x0", x0.detach()) and _guard(p, step, "student loss", loss.detach())
     if ok:
         acc.backward(loss)
-        trainable = [q for q in p.student.parameters() if q.requires_grad]
+        trainable = p.student_params
         distributed.average_gradients(trainable)
         norm = acc.clip_grad_norm_(trainable, p.cfg.max_grad_norm)
         ok = _guard(p, step, "student gradient norm", norm.detach())

@@ -93,7 +93,8 @@ def build_parts(cfg: TrainConfig, acc, cond_sample: torch.Tensor, cache_dir: Pat
     scheduler = zoo.load_scheduler(cfg.teacher, "ddpm")
     acp = scheduler.alphas_cumprod.to(acc.device)
     adam = dict(betas=(cfg.adam_beta1, cfg.adam_beta2), weight_decay=cfg.adam_weight_decay, eps=cfg.adam_eps)
-    opt_s = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=cfg.student_lr, **adam)
+    student_params = [p for p in student.parameters() if p.requires_grad]
+    opt_s = torch.optim.AdamW(student_params, lr=cfg.student_lr, **adam)
     opt_l = torch.optim.AdamW(teacher.lora_parameters(), lr=cfg.lora_lr, **adam)
     clip, hps, decoder = None, None, None
     if cfg.clip_loss != "none" or cfg.hps_loss_weight > 0 or (cfg.reg_weight > 0 and cfg.reg_loss == "mse_pixel"):
@@ -109,12 +110,13 @@ def build_parts(cfg: TrainConfig, acc, cond_sample: torch.Tensor, cache_dir: Pat
                  lr_student=_constant_with_warmup(opt_s, cfg.lr_warmup_steps),
                  lr_lora=_constant_with_warmup(opt_l, cfg.lr_warmup_steps, cfg.lora_updates_per_step),
                  accelerator=acc, gen=gen, clip=clip, hps=hps, reg=reg, decoder=decoder,
-                 ema=TrainableEMA(student, cfg.ema_decay) if cfg.ema_decay else None, device=acc.device)
+                 ema=TrainableEMA(student, cfg.ema_decay) if cfg.ema_decay else None, device=acc.device,
+                 student_params=student_params)
 
 
 def _replicated(p: Parts) -> list[torch.Tensor]:
     """The tensors every rank must hold identically: trainable student and LoRA teacher, the EMA."""
-    tensors = [q for q in p.student.parameters() if q.requires_grad] + p.teacher.lora_parameters()
+    tensors = p.student_params + p.teacher.lora_parameters()
     return tensors + (list(p.ema.state_dict().values()) if p.ema is not None else [])
 
 
