@@ -17,10 +17,13 @@ from sb2bench.runs import (  # noqa: E402
     uses_shared_reg_pairs)
 from sb2bench.merges import input_spec, lam_name, merge_out, merge_system_name, merge_systems  # noqa: E402
 from sb2bench.train.launch import launch_shell  # noqa: E402
+from sb2bench.warm import set_for_jobs as set_warm_for_jobs  # noqa: E402
 
 config["training"]["runs"] = expand_seed_replicas(config)  # a run's further seeds are runs of their own
 check_config(config)
 check_models(config)
+
+set_warm_for_jobs(config["resources"]["warm_interpreter"])  # jobs' sb2bench commands fork a warm interpreter
 
 WORLD = config["world"]
 RESULTS = f"results/{WORLD}"

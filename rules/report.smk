@@ -79,11 +79,12 @@ rule benchmark_report:
         csv=report(f"{REPORTS}/benchmarks.csv", caption="../report/benchmarks.rst", category="Benchmarks"),
     params:
         bench=BENCH,
+        logs=LOGS,
         files=json.dumps(benchmark_files()),
     conda:
         CONDA_ENV
     log:
         f"{LOGS}/report/benchmarks.log",
     shell:
-        "sb2bench report-benchmarks --bench-dir {params.bench} --files {params.files:q} --out-md {output.md} "
+        "sb2bench report-benchmarks --bench-dir {params.bench} --log-dir {params.logs} --files {params.files:q} --out-md {output.md} "
         "--out-csv {output.csv} > {log} 2>&1"

@@ -460,7 +460,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, warm: bool = True) -> int:
+    """``warm``: hand the command to a warm interpreter when $SB2BENCH_WARM=1 (sb2bench/warm.py)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if warm:
+        from sb2bench import warm as warm_interpreter
+
+        if warm_interpreter.wanted(argv):
+            code = warm_interpreter.run_in_server(argv)
+            if code is not None:
+                return code
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

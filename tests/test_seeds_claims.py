@@ -141,4 +141,24 @@ def test_benchmark_report_sums_stages_and_reads_only_the_listed_jobs(tmp_path):
     jobs = write_benchmark_summary(tmp_path / "bench", tmp_path / "b.md", tmp_path / "b.csv", listed)
     assert sorted(jobs["job"]) == ["metrics/x/evaluate", "train/a", "train/b"]  # no stale file, no missing one
     md = (tmp_path / "b.md").read_text()
-    assert "| train | 2 | 15 | 300 |" in md and "| all | 3 | 17 | 300 |" in md
+    assert "| train | 2 | 15 | 15 | 300 |" in md and "| all | 3 | 17 | 17 | 300 |" in md
+
+
+def test_benchmark_report_takes_cpu_and_memory_of_warm_jobs_from_their_logs(tmp_path):
+    """Snakemake measured only the thin client of a warm job: the worker's own figures in the log win."""
+    from sb2bench.report.benchmarks import read_benchmarks
+    from sb2bench.warm import RUSAGE_TAG
+
+    head = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    for rel in ("train/warm", "train/cold"):
+        f = tmp_path / "bench" / f"{rel}.tsv"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(head + "12.0\t0:00:12\t30.0\t1\t1\t1\t0\t0\t50\t0.1\n")
+    (tmp_path / "logs" / "train").mkdir(parents=True)
+    (tmp_path / "logs" / "train" / "warm.log").write_text(
+        "step 1\n" + RUSAGE_TAG + '{"cpu_seconds": 11.5, "max_rss_mb": 812.0}\n')
+    (tmp_path / "logs" / "train" / "cold.log").write_text("no tag here\n")
+    jobs = read_benchmarks(tmp_path / "bench", log_dir=tmp_path / "logs").set_index("job")
+    assert jobs.loc["train/warm", ["cpu_seconds", "max_rss_mb", "measured_by"]].tolist() == [11.5, 812.0, "warm worker"]
+    assert jobs.loc["train/cold", ["cpu_seconds", "max_rss_mb", "measured_by"]].tolist() == [0.1, 30.0, "snakemake"]
+    assert jobs.loc["train/warm", "seconds"] == 12.0  # wall time stays Snakemake's

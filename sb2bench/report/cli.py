@@ -26,7 +26,8 @@ def cmd_report_top_index(a: argparse.Namespace) -> None:
 def cmd_report_benchmarks(a: argparse.Namespace) -> None:
     from sb2bench.report.benchmarks import write_benchmark_summary
 
-    write_benchmark_summary(Path(a.bench_dir), Path(a.out_md), Path(a.out_csv), a.files)
+    write_benchmark_summary(Path(a.bench_dir), Path(a.out_md), Path(a.out_csv), a.files,
+                            log_dir=Path(a.log_dir) if a.log_dir else None)
 
 
 def add_cli(sub: argparse._SubParsersAction) -> None:
@@ -46,6 +47,8 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--bench-dir", required=True, help="Snakemake benchmark folder (benchmarks/<world>)")
     s.add_argument("--files", type=json.loads, default=None,
                    help="JSON list: only these TSVs (the current config's jobs), not every file in the folder")
+    s.add_argument("--log-dir", default=None,
+                   help="the jobs' logs (logs/<world>): CPU and memory of jobs that ran in a warm worker")
     s.add_argument("--out-md", required=True)
     s.add_argument("--out-csv", required=True)
     s.set_defaults(func=cmd_report_benchmarks)
