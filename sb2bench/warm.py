@@ -46,6 +46,7 @@ PRELOAD = ("torch", "numpy", "pandas", "safetensors.torch", "diffusers", "transf
            "sb2bench.sampling", "sb2bench.evaluate", "sb2bench.merge", "sb2bench.train.trainer",
            "sb2bench.report.cli", "sb2bench.toyworld.hub")
 _HEADER = struct.Struct("!Q")
+_STARTED = b"S"  # the server's first byte: a worker runs the command (before it, a failure is safe to retry)
 
 
 class WarmUnavailable(RuntimeError):
@@ -151,11 +152,19 @@ def run_in_server(argv: list[str]) -> int | None:
         return None
     request = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
     with conn:
-        socket.send_fds(conn, [_HEADER.pack(len(request))], [0, 1, 2])
-        conn.sendall(request)
+        try:
+            socket.send_fds(conn, [_HEADER.pack(len(request))], [0, 1, 2])
+            conn.sendall(request)
+            started = conn.recv(1) == _STARTED
+        except OSError:
+            started = False
+        if not started:  # e.g. the server was exiting when we connected: nothing ran, so run cold
+            print("[sb2bench warm] running cold: the server did not start a worker", file=sys.stderr, flush=True)
+            return None
         reply = _read_all(conn)
     if not reply:
-        print("[sb2bench warm] the server closed the connection without a result", file=sys.stderr, flush=True)
+        print("[sb2bench warm] the server closed the connection before the worker's result", file=sys.stderr,
+              flush=True)
         return 1
     result = json.loads(reply)
     print(RUSAGE_TAG + json.dumps(result["rusage"]), file=sys.stderr, flush=True)
@@ -193,8 +202,8 @@ def serve(sock_path: str, idle: float) -> None:
     tmp = f"{sock_path}.{os.getpid()}.tmp"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(tmp)
-    os.replace(tmp, sock_path)  # clients see a socket only once it listens
     listener.listen(64)
+    os.replace(tmp, sock_path)  # clients see a socket only once it listens
     print(f"pid {os.getpid()} serving on {sock_path}", flush=True)
     workers: dict[int, socket.socket] = {}
     last_active = time.monotonic()
@@ -228,7 +237,10 @@ def _kill_group(pid: int) -> None:
 
 def _reap(workers: dict[int, socket.socket]) -> None:
     while workers:
-        pid, status, ru = os.wait4(-1, os.WNOHANG)
+        try:
+            pid, status, ru = os.wait4(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
         if pid == 0:
             return
         conn = workers.pop(pid, None)
@@ -261,10 +273,21 @@ def _fork_worker(conn: socket.socket, listener: socket.socket, workers: dict[int
     if pid:
         for fd in fds:
             os.close(fd)
+        try:
+            os.setpgid(pid, pid)  # also done by the child: whichever runs first, the group exists for killpg
+        except OSError:
+            pass
+        try:
+            conn.sendall(_STARTED)
+        except OSError:
+            pass  # the client is gone: the main loop sees it and stops the worker
         return pid
     for s in (listener, conn, *workers.values()):
         s.close()
-    os.setpgid(0, 0)  # the server kills this group if the client goes away
+    try:
+        os.setpgid(0, 0)  # the server kills this group if the client goes away
+    except OSError:
+        pass
     code = _run_worker(request, fds)
     os._exit(code)
 

@@ -131,3 +131,26 @@ def _wait_for(probe, timeout: float):
             return value
         time.sleep(0.1)
     return probe()
+
+
+def test_client_runs_cold_when_the_server_starts_no_worker(monkeypatch, capsys):
+    """A server that accepts and closes (say, exiting idle as we connect) ran nothing: the client says so
+    and returns None, so main() runs the command itself instead of failing the job."""
+    import socket
+    import threading
+
+    folder = Path(f"/tmp/sb2w-fake-{os.getpid()}")
+    monkeypatch.setenv(warm.ENV_DIR, str(folder))
+    path = warm.runtime_dir() / f"{warm.server_key()}.sock"
+    fake = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    fake.bind(str(path))
+    fake.listen(1)
+    closer = threading.Thread(target=lambda: fake.accept()[0].close())
+    closer.start()
+    try:
+        assert warm.run_in_server(["config-doc"]) is None
+        assert "running cold" in capsys.readouterr().err
+    finally:
+        closer.join(timeout=10)
+        fake.close()
+        shutil.rmtree(folder, ignore_errors=True)
