@@ -13,8 +13,9 @@ sys.path.insert(0, workflow.basedir)
 from sb2bench.config import check_config, check_models  # noqa: E402
 from sb2bench.protocol import HPS_STYLES, protocol_block  # noqa: E402
 from sb2bench.runs import (  # noqa: E402
-    expand_seed_replicas, reg_pairs_dir, resolve_run, run_system, seed_groups, student_dir, train_prompts,
-    uses_shared_reg_pairs)
+    expand_seed_replicas, lora_warmups, reg_pairs_dir, resolve_run, run_system, seed_groups, student_dir,
+    train_prompts, uses_shared_reg_pairs, warmup_dir)
+from sb2bench.train.warmup import warmup_job_config  # noqa: E402
 from sb2bench.merges import input_spec, lam_name, merge_out, merge_system_name, merge_systems  # noqa: E402
 from sb2bench.train.launch import launch_shell  # noqa: E402
 from sb2bench.warm import set_for_jobs as set_warm_for_jobs  # noqa: E402
@@ -64,6 +65,8 @@ if GPUS_PER_TRAIN_JOB is None:
     GPUS_PER_TRAIN_JOB = GPUS_PER_JOB
 TIMING = config["timing"]
 REG_PAIRS = config["training"]["reg_pairs"]
+WARMUPS = lora_warmups(config, RESULTS, GPUS_PER_TRAIN_JOB)  # warm-up key -> the runs that share it
+RUN_WARMUP = {name: key for key, names in WARMUPS.items() for name in names}
 
 
 wildcard_constraints:
@@ -72,6 +75,7 @@ wildcard_constraints:
     hubfolder="|".join(HUB_FOLDERS.values()),
     n=r"\d+",
     run="|".join(map(re.escape, RUNS)) or "no-runs",
+    key="|".join(WARMUPS) or "no-warmups",
     merge="|".join(map(re.escape, MERGES)) or "no-merges",
     lam=r"[0-9.]+",
     table="|".join(TABLES) or "no-tables",
@@ -172,17 +176,43 @@ def sweep_inputs(wildcards):
     return [f for lam in m["lambdas"] for f in metric_files(merge_system_name(m, lam))]
 
 
-def run_json(wildcards):
-    return json.dumps(resolve_run(config, RUNS[wildcards.run], RESULTS))
+def run_json(wildcards, resources):
+    """The run's config, with ``lora_warmup_from`` when it shares a warm-up and its job trains in one process
+    (``resources.gpu``: a profile's set-resources may give the job more GPUs than the config says)."""
+    cfg = resolve_run(config, RUNS[wildcards.run], RESULTS)
+    if wildcards.run in RUN_WARMUP and resources.gpu <= 1:
+        cfg["lora_warmup_from"] = warmup_dir(RESULTS, RUN_WARMUP[wildcards.run])
+    return json.dumps(cfg)
+
+
+def init_inputs(run):
+    """The prompts, the parent run's student (run:NAME), and the retrained hub when there is one."""
+    parent = [student_dir(RESULTS, run["init"][4:])] if run["init"].startswith("run:") else []
+    prompts = resolve_run(config, run, RESULTS)["prompts"]  # a run may train on its own prompt file
+    return [prompts] + parent + hub_inputs()
 
 
 def run_inputs(wildcards):
-    """The prompts, the parent run's student (run:NAME), and the retrained hub when there is one."""
+    """What the run starts from (init_inputs), its regulariser pairs and its shared LoRA warm-up."""
     run = RUNS[wildcards.run]
-    parent = [student_dir(RESULTS, run["init"][4:])] if run["init"].startswith("run:") else []
     pairs = [reg_pairs_dir(RESULTS)] if uses_shared_reg_pairs(config, run) else []
-    prompts = resolve_run(config, run, RESULTS)["prompts"]  # a run may train on its own prompt file
-    return [prompts] + parent + pairs + hub_inputs()
+    warm = [warmup_dir(RESULTS, RUN_WARMUP[run["name"]])] if run["name"] in RUN_WARMUP else []
+    return init_inputs(run) + pairs + warm
+
+
+def warmup_run(wildcards):
+    """The first run of a warm-up key: its runs agree on everything the warm-up reads."""
+    return RUNS[WARMUPS[wildcards.key][0]]
+
+
+def warmup_json(wildcards):
+    """The warm-up's config: the run config without the keys that cannot influence it (warmup.py): the same
+    for every run of the key, so adding or editing a run's later keys never reruns the warm-up."""
+    return json.dumps(warmup_job_config(resolve_run(config, warmup_run(wildcards), RESULTS)))
+
+
+def warmup_inputs(wildcards):
+    return init_inputs(warmup_run(wildcards))
 
 
 def reg_pairs_prompts():
@@ -191,6 +221,10 @@ def reg_pairs_prompts():
 
 def run_threads(wildcards):
     return resolve_run(config, RUNS[wildcards.run], RESULTS).get("threads") or 1
+
+
+def warmup_threads(wildcards):
+    return json.loads(warmup_json(wildcards)).get("threads") or 1
 
 
 def shard_dirs(wildcards):
@@ -336,6 +370,7 @@ def index_spec():
 def benchmark_files():
     """The benchmark TSVs of this config's jobs (the folder may also hold those of jobs since removed)."""
     files = [f"{BENCH}/train/{run}.tsv" for run in RUNS]
+    files += [f"{BENCH}/train/warmups/{key}.tsv" for key in WARMUPS]
     files += [f"{BENCH}/train/reg_pairs.tsv"] if any(uses_shared_reg_pairs(config, r) for r in RUNS.values()) else []
     files += [f"{BENCH}/merge/{m}/lambda-{lam_name(lam)}.tsv" for m in MERGES for lam in MERGES[m]["lambdas"]]
     for name in SYSTEMS:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sb2bench.train.config import TrainConfig
+from sb2bench.train.warmup import warmup_key
 
 TOY_TRAIN_PROMPTS = "data/train/prompts.jsonl"
 
@@ -24,6 +25,10 @@ def student_dir(results: str, name: str) -> str:
 
 def reg_pairs_dir(results: str) -> str:
     return f"{results}/reg_pairs"
+
+
+def warmup_dir(results: str, key: str) -> str:
+    return f"{results}/warmups/{key}"
 
 
 def uses_shared_reg_pairs(config: dict, run: dict) -> bool:
@@ -120,6 +125,21 @@ def resolve_run(config: dict, run: dict, results: str) -> dict:
         cfg.setdefault("hps_checkpoint", hps.get("checkpoint"))
         cfg.setdefault("hps_version", hps.get("version", "v2.1"))
     return cfg
+
+
+def lora_warmups(config: dict, results: str, processes: int) -> dict[str, list[str]]:
+    """Warm-up key -> the runs that share that LoRA-teacher warm-up, in config order: the rule lora_warmup
+    computes each key once and its runs load it (``lora_warmup_from``). Only runs that warm up
+    (``lora_warmup_steps`` > 0) in one process (``processes``: GPUs per training job; a warm-up is one
+    random stream), and none when ``training.share_lora_warmup`` is false."""
+    if not config["training"].get("share_lora_warmup", True) or processes > 1:
+        return {}
+    groups: dict[str, list[str]] = {}
+    for run in config["training"]["runs"]:
+        cfg = TrainConfig.from_dict(resolve_run(config, run, results))
+        if cfg.lora_warmup_steps > 0:
+            groups.setdefault(warmup_key(cfg), []).append(run["name"])
+    return groups
 
 
 def run_system(config: dict, run: dict, results: str) -> dict:

@@ -14,8 +14,8 @@ from types import SimpleNamespace
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-GPU_RULES = {"sample_shard", "hps_sample", "train_run", "evaluate_system", "hps_score", "merge_students",
-             "timing_system", "reg_pairs"}
+GPU_RULES = {"sample_shard", "hps_sample", "train_run", "lora_warmup", "evaluate_system", "hps_score",
+             "merge_students", "timing_system", "reg_pairs"}
 
 pytest.importorskip("snakemake_executor_plugin_slurm", reason="needs snakemake-executor-plugin-slurm (Python >= 3.11)")
 

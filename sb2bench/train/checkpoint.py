@@ -32,22 +32,30 @@ def latest(root: Path) -> Path | None:
     return found[-1][1] if found else None
 
 
-def save(root: Path, step: int, tensors: dict[str, dict[str, torch.Tensor]], state: dict, meta: dict,
-         total_limit: int | None) -> Path:
-    final = Path(root) / f"checkpoint-{step}"
+def write(final: Path, tensors: dict[str, dict[str, torch.Tensor]], state: dict, meta: dict,
+          meta_name: str = "meta.json") -> Path:
+    """A state folder, whole or not at all: one safetensors file per tensor group, ``state.pt``, and the
+    JSON ``meta_name`` (written last; its presence marks the folder finished). Also the shared LoRA warm-up's."""
     with atomic_dir(final) as tmp:
         for group, sd in tensors.items():
             save_file({k: v.detach().cpu().contiguous() for k, v in sd.items()}, str(tmp / f"{group}.safetensors"))
         torch.save(state, tmp / "state.pt")
-        write_json(tmp / "meta.json", {**meta, "step": step, "groups": sorted(tensors)})
+        write_json(tmp / meta_name, {**meta, "groups": sorted(tensors)})
+    return final
+
+
+def read(path: Path, meta_name: str = "meta.json") -> tuple[dict[str, dict[str, torch.Tensor]], dict, dict]:
+    """(tensor groups, state, meta) of a folder from :func:`write`; the state loads with weights_only=True."""
+    meta = json.loads((Path(path) / meta_name).read_text())
+    tensors = {g: load_file(str(Path(path) / f"{g}.safetensors")) for g in meta["groups"]}
+    state = torch.load(Path(path) / "state.pt", map_location="cpu", weights_only=True)
+    return tensors, state, meta
+
+
+def save(root: Path, step: int, tensors: dict[str, dict[str, torch.Tensor]], state: dict, meta: dict,
+         total_limit: int | None) -> Path:
+    final = write(Path(root) / f"checkpoint-{step}", tensors, state, {**meta, "step": step})
     if total_limit is not None:
         for _, old in checkpoints(root)[:-total_limit]:
             shutil.rmtree(old, ignore_errors=True)
     return final
-
-
-def load(path: Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict, dict]:
-    meta = json.loads((Path(path) / "meta.json").read_text())
-    tensors = {g: load_file(str(Path(path) / f"{g}.safetensors")) for g in meta["groups"]}
-    state = torch.load(Path(path) / "state.pt", map_location="cpu", weights_only=True)
-    return tensors, state, meta

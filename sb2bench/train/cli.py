@@ -1,6 +1,8 @@
 """``sb2bench train --config run.json --out DIR [--processes N]``: the command line of
 :func:`sb2bench.train.run` (N > 1: data parallel under ``accelerate launch``, see launch.py);
-``sb2bench train-reg-pairs``: the regulariser's (noise, teacher latent, prompt) pairs folder."""
+``sb2bench train-warmup --config run.json --out DIR``: its LoRA-teacher warm-up alone, for runs to share
+(``lora_warmup_from``, warmup.py); ``sb2bench train-reg-pairs``: the regulariser's (noise, teacher latent,
+prompt) pairs folder."""
 from __future__ import annotations
 
 import argparse
@@ -9,18 +11,29 @@ import os
 from pathlib import Path
 
 
-def cmd_train(a: argparse.Namespace) -> None:
+def _read_config(text: str) -> dict:
+    """A run config from a JSON file or inline JSON, validated once here (not in every launched process)."""
     from sb2bench.train.config import TrainConfig
 
-    inline = a.config.lstrip().startswith("{")
-    path = Path(a.config)
+    inline = text.lstrip().startswith("{")
+    path = Path(text)
     if not inline and not path.exists():
         raise FileNotFoundError(f"train config {path} does not exist")
     try:
-        config = json.loads(a.config if inline else path.read_text())
+        config = json.loads(text if inline else path.read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"train config {'(inline)' if inline else path} is not valid JSON: {exc}") from exc
-    TrainConfig.from_dict(config)  # a bad config fails here once, not in every launched process
+    TrainConfig.from_dict(config)
+    return config
+
+
+def cmd_train(a: argparse.Namespace) -> None:
+    config = _read_config(a.config)
+    if a.processes > 1:
+        from sb2bench.train.config import TrainConfig
+        from sb2bench.train.warmup import check_processes
+
+        check_processes(TrainConfig.from_dict(config), a.processes)  # before launching N processes
     if a.processes > 1 and "LOCAL_RANK" not in os.environ:  # not when already launched: no nested launches
         from sb2bench.train.launch import exec_train
 
@@ -33,6 +46,15 @@ def cmd_train(a: argparse.Namespace) -> None:
     if distributed.is_main():
         print(f"wrote {final}")
     distributed.shutdown()
+
+
+def cmd_train_warmup(a: argparse.Namespace) -> None:
+    config = _read_config(a.config)
+    if a.cpu:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    from sb2bench.train.trainer import train_warmup
+
+    print(f"wrote {train_warmup(config, Path(a.out))}")
 
 
 def cmd_reg_pairs(a: argparse.Namespace) -> None:
@@ -66,4 +88,9 @@ def add_cli(subparsers) -> argparse.ArgumentParser:
                         "batch_size is per process)")
     s.add_argument("--cpu", action="store_true", help="hide the GPUs (a CPU run; with --processes: gloo)")
     s.set_defaults(func=cmd_train)
+    w = subparsers.add_parser("train-warmup", help="the LoRA-teacher warm-up of a run config alone, for runs to share")
+    w.add_argument("--config", required=True, help="run config: a JSON file or inline JSON (its lora_warmup_steps)")
+    w.add_argument("--out", required=True, help="warm-up folder (train config key lora_warmup_from of the runs)")
+    w.add_argument("--cpu", action="store_true", help="hide the GPUs (a CPU warm-up, for CPU runs)")
+    w.set_defaults(func=cmd_train_warmup)
     return s

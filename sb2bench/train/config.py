@@ -28,7 +28,8 @@ ATTN_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 # Keys that change how a run is observed or stored, never what it computes: a resumed run may
 # change them without invalidating its checkpoints.
 NON_SEMANTIC = ("threads", "checkpoint_every", "checkpoint_total_limit", "log_every", "sample_every",
-                "sample_prompts", "tensorboard", "text_embedding_cache", "text_embedding_cache_max_prompts", "resume")
+                "sample_prompts", "tensorboard", "text_embedding_cache", "text_embedding_cache_max_prompts", "resume",
+                "lora_warmup_from")
 
 
 # Keys added after runs existed (the optional losses of issue 4): hashed only when set.
@@ -76,6 +77,10 @@ class TrainConfig:
     lora_warmup_steps: int = 0             # not in SBv1/SBv2 (0): LoRA-teacher updates on the initial student's
     #                                        samples before the first student update, so the fake score starts
     #                                        at the student's distribution instead of the teacher's
+    lora_warmup_from: str = ""             # folder of a saved warm-up of the same warm-up key (`sb2bench
+    #                                        train-warmup`, the DAG's rule lora_warmup): a run starting at step 0
+    #                                        loads it instead of warming up itself, with the same numbers; ""
+    #                                        = warm up itself; one process only; a resumed run ignores it
     lora_null_prompt_prob: float = 0.1     # SBv1: 10 % caption dropout so the LoRA teacher supports CFG
     lora_loss_weighting: str = "alpha_bar"  # SBv1: MSE(sqrt(abar) eps_psi, sqrt(abar) eps) = abar-weighted
     # -- clamped CLIP loss (SBv2 Eq. 5)

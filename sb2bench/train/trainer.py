@@ -1,4 +1,5 @@
 """``run(config, out_dir)``: build the parts, resume from the latest checkpoint, loop, export.
+``train_warmup(config, out_dir)``: the LoRA-teacher warm-up alone, saved for runs to share (warmup.py).
 
 Folder layout of ``out_dir``: ``checkpoints/checkpoint-{step}/``, ``log.csv``, ``samples/``,
 ``cache/`` (text embeddings unless ``text_embedding_cache`` is set), ``student/`` (final, see
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,7 +23,7 @@ import torch
 
 from sb2bench import zoo
 from sb2bench.prompts import read_prompts
-from sb2bench.train import checkpoint, distributed, lora
+from sb2bench.train import checkpoint, distributed, lora, warmup
 from sb2bench.train.clip_guidance import ClipScorer, load_decoder
 from sb2bench.train.config import TrainConfig
 from sb2bench.train.ema import TrainableEMA
@@ -138,7 +140,7 @@ def _save(p: Parts, root: Path, step: int) -> None:
 
 
 def _restore(p: Parts, path: Path) -> int:
-    tensors, state, meta = checkpoint.load(path)
+    tensors, state, meta = checkpoint.read(path)
     if meta["config_hash"] != p.cfg.semantic_hash():
         raise ValueError(f"{path} was written by a run with another config (hash {meta['config_hash']}, now "
                          f"{p.cfg.semantic_hash()}); use a new out_dir, or set resume=false to start over")
@@ -169,6 +171,56 @@ def _check_replicas(p: Parts) -> None:
                            "failed to keep the replicas identical (a bug; please report it)")
 
 
+def _prompts_and_parts(cfg: TrainConfig, acc, cache: Path):
+    """(prompts, cond_all, null, cache file, parts): the text embeddings (rank 0 first, filling the cache)
+    and the parts, as a run and a warm-up (train_warmup) both need them."""
+    prompts = read_prompts(cfg.prompts)
+    captions = [p["caption"] for p in prompts]
+    with distributed.main_first():  # rank 0 fills the text-embedding cache, the others then read it
+        if len(captions) > cfg.text_embedding_cache_max_prompts:
+            cond_all = BatchEncoder(cfg.teacher, captions, acc.device)
+            null, cache_file = cond_all.null(), "encoded per batch"
+        else:
+            cond_all, null, cache_file = prompt_embeddings(cfg.teacher, captions, cache)
+        p = build_parts(cfg, acc, cond_all[:1], cache)
+    return prompts, cond_all, null, cache_file, p
+
+
+def _warm_up(p: Parts, cond_all, null: torch.Tensor) -> float:
+    """``lora_warmup_steps`` LoRA-teacher turns on the initial student's samples; returns the seconds.
+    One function for run and train_warmup, so a shared warm-up is the one a run would do itself."""
+    t_w, w = time.time(), {}
+    for i in range(p.cfg.lora_warmup_steps):
+        w = lora_warmup_step(p, i, cond_all, null)
+    seconds = time.time() - t_w
+    if distributed.is_main():
+        print(f"[train] LoRA-teacher warm-up: {p.cfg.lora_warmup_steps} steps in {seconds:.1f} s, "
+              f"last loss_lora={w.get('loss_lora', float('nan')):.4g}", flush=True)
+    return seconds
+
+
+def train_warmup(config: dict | TrainConfig, out_dir: str | Path) -> Path:
+    """Only the LoRA-teacher warm-up of ``config``, saved to ``out_dir`` (warmup.py) for the runs that share
+    its warm-up key (their ``lora_warmup_from``); returns ``out_dir``. A finished folder that a run of
+    this config would accept is returned as is; any other finished folder is refused, not overwritten."""
+    cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
+    cfg.validate()
+    out = Path(out_dir)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    acc = _accelerator(cfg)
+    if acc.num_processes > 1:
+        raise ValueError(f"sb2bench train-warmup runs in one process (it was launched in {acc.num_processes}); "
+                         f"a shared warm-up is for one-process runs")
+    if (out / warmup.META).exists():
+        warmup.verify(out, cfg, acc.device.type, acc.mixed_precision)
+        return out
+    with tempfile.TemporaryDirectory() as tmp:  # the text-embedding cache when the config names none
+        _, cond_all, null, _, p = _prompts_and_parts(cfg, acc, Path(cfg.text_embedding_cache or tmp))
+        seconds = _warm_up(p, cond_all, null)
+    return warmup.save(p, out, seconds)
+
+
 def run(config: dict | TrainConfig, out_dir: str | Path) -> Path:
     """Train a student per ``config`` into ``out_dir``; returns the final ``out_dir/student`` folder."""
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
@@ -184,18 +236,12 @@ def run(config: dict | TrainConfig, out_dir: str | Path) -> Path:
         torch.set_num_threads(cfg.threads)
     acc = _accelerator(cfg)
     main, world = acc.is_main_process, acc.num_processes
+    warmup.check_processes(cfg, world)
     if not cfg.resume and ckpt_root.exists() and main:
         shutil.rmtree(ckpt_root)
-    prompts = read_prompts(cfg.prompts)
-    captions = [p["caption"] for p in prompts]
     cache = Path(cfg.text_embedding_cache or out / "cache")
-    with distributed.main_first():  # rank 0 fills the text-embedding cache, the others then read it
-        if len(captions) > cfg.text_embedding_cache_max_prompts:
-            cond_all = BatchEncoder(cfg.teacher, captions, acc.device)
-            null, cache_file = cond_all.null(), "encoded per batch"
-        else:
-            cond_all, null, cache_file = prompt_embeddings(cfg.teacher, captions, cache)
-        p = build_parts(cfg, acc, cond_all[:1], cache)
+    prompts, cond_all, null, cache_file, p = _prompts_and_parts(cfg, acc, cache)
+    captions = [r["caption"] for r in prompts]
     last = checkpoint.latest(ckpt_root) if cfg.resume else None
     start = _restore(p, last) if last is not None else 0
     distributed.broadcast_(_replicated(p))  # identical by construction; made certain
@@ -207,13 +253,13 @@ def run(config: dict | TrainConfig, out_dir: str | Path) -> Path:
                                       [r["index"] for r in prompts[:n_s]], cfg.seed, out / "samples", s))
     if vae is not None and start == 0:
         sample(0)
-    if start == 0 and cfg.lora_warmup_steps:  # a resumed run restores the warmed-up LoRA from its checkpoint
-        t_w = time.time()
-        for i in range(cfg.lora_warmup_steps):
-            w = lora_warmup_step(p, i, cond_all, null)
-        if main:
-            print(f"[train] LoRA-teacher warm-up: {cfg.lora_warmup_steps} steps in {time.time() - t_w:.1f} s, "
-                  f"last loss_lora={w.get('loss_lora', float('nan')):.4g}", flush=True)
+    shared = None  # a resumed run restores the warmed-up LoRA from its checkpoint (and ignores lora_warmup_from)
+    if start == 0 and cfg.lora_warmup_from:
+        shared = warmup.load(p, cfg.lora_warmup_from)
+        print(f"[train] LoRA-teacher warm-up: {shared['steps']} steps loaded from {cfg.lora_warmup_from} "
+              f"(warm-up key {shared['key']})", flush=True)
+    elif start == 0 and cfg.lora_warmup_steps:
+        _warm_up(p, cond_all, null)
     for step in range(start, cfg.max_steps):
         logs = train_step(p, step, cond_all, null, captions)
         done = step + 1
@@ -234,6 +280,8 @@ def run(config: dict | TrainConfig, out_dir: str | Path) -> Path:
                "processes": world, "global_batch_size": cfg.batch_size * world}
     if world > 1:
         summary["replicas_bit_identical"] = True  # _check_replicas passed
+    if shared is not None:
+        summary["lora_warmup"] = {"from": cfg.lora_warmup_from, "key": shared["key"]}
     if p.reg is not None:
         summary["reg_pairs"] = {"path": cfg.reg_pairs, "content_hash": p.reg.content_hash}
     if main:
