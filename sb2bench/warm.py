@@ -204,6 +204,7 @@ def serve(sock_path: str, idle: float) -> None:
     listener.bind(tmp)
     listener.listen(64)
     os.replace(tmp, sock_path)  # clients see a socket only once it listens
+    inode = os.stat(sock_path).st_ino  # to remove our own socket file at exit, not a successor's
     print(f"pid {os.getpid()} serving on {sock_path}", flush=True)
     workers: dict[int, socket.socket] = {}
     last_active = time.monotonic()
@@ -223,7 +224,7 @@ def serve(sock_path: str, idle: float) -> None:
             if workers:
                 last_active = time.monotonic()
     finally:
-        if os.path.exists(sock_path) and os.stat(sock_path).st_ino == os.fstat(listener.fileno()).st_ino:
+        if os.path.exists(sock_path) and os.stat(sock_path).st_ino == inode:
             os.unlink(sock_path)
         listener.close()
 

@@ -154,3 +154,12 @@ def test_client_runs_cold_when_the_server_starts_no_worker(monkeypatch, capsys):
         closer.join(timeout=10)
         fake.close()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_idle_server_exits_and_removes_its_socket(warm_env):
+    env, folder = warm_env
+    env = dict(env, SB2BENCH_WARM_IDLE="1")
+    assert _run(env, "config-doc").returncode == 0
+    assert list(folder.glob("*.sock"))
+    assert _wait_for(lambda: not list(folder.glob("*.sock")), timeout=30), "the idle server left its socket"
+    assert _wait_for(lambda: not any(_alive(int(pid)) for pid in _servers(folder)), timeout=30)
