@@ -221,7 +221,7 @@ def serve(sock_path: str, idle: float) -> None:
                     pid = next(p for p, c in workers.items() if c is s)
                     _kill_group(pid)
             _reap(workers)
-            if workers:
+            if ready or workers:  # a request served within one pass counts as activity too
                 last_active = time.monotonic()
     finally:
         if os.path.exists(sock_path) and os.stat(sock_path).st_ino == inode:

@@ -10,11 +10,11 @@ import json
 import os
 from pathlib import Path
 
+from sb2bench.train.config import TrainConfig  # torch-free
 
-def _read_config(text: str) -> dict:
+
+def _read_config(text: str) -> TrainConfig:
     """A run config from a JSON file or inline JSON, validated once here (not in every launched process)."""
-    from sb2bench.train.config import TrainConfig
-
     inline = text.lstrip().startswith("{")
     path = Path(text)
     if not inline and not path.exists():
@@ -23,17 +23,15 @@ def _read_config(text: str) -> dict:
         config = json.loads(text if inline else path.read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"train config {'(inline)' if inline else path} is not valid JSON: {exc}") from exc
-    TrainConfig.from_dict(config)
-    return config
+    return TrainConfig.from_dict(config)
 
 
 def cmd_train(a: argparse.Namespace) -> None:
     config = _read_config(a.config)
     if a.processes > 1:
-        from sb2bench.train.config import TrainConfig
         from sb2bench.train.warmup import check_processes
 
-        check_processes(TrainConfig.from_dict(config), a.processes)  # before launching N processes
+        check_processes(config, a.processes)  # before launching N processes
     if a.processes > 1 and "LOCAL_RANK" not in os.environ:  # not when already launched: no nested launches
         from sb2bench.train.launch import exec_train
 
