@@ -35,9 +35,9 @@ def base_weights(unet) -> dict[str, torch.Tensor]:
     return {n.replace(".base_layer", ""): p.detach().clone() for n, p in unet.named_parameters() if "lora_" not in n}
 
 
-@pytest.mark.parametrize("scheme", ["full", "lora"])
-def test_step_moves_student_and_lora_but_not_the_frozen_teacher(tiny_pipeline_dir, tmp_path, scheme):
-    cfg = make_config(tiny_pipeline_dir, tmp_path, scheme=scheme)
+@pytest.mark.parametrize("scheme,teacher_unet", [("full", "split"), ("lora", "split"), ("full", "shared")])
+def test_step_moves_student_and_lora_but_not_the_frozen_teacher(tiny_pipeline_dir, tmp_path, scheme, teacher_unet):
+    cfg = make_config(tiny_pipeline_dir, tmp_path, scheme=scheme, teacher_unet=teacher_unet)
     p, cond, null = setup(cfg, tmp_path)
     original = zoo.load_unet(str(tiny_pipeline_dir)).state_dict()
     student0 = {n: q.detach().clone() for n, q in p.student.named_parameters() if q.requires_grad}
@@ -58,11 +58,11 @@ def test_step_moves_student_and_lora_but_not_the_frozen_teacher(tiny_pipeline_di
     teacher_now = base_weights(p.teacher.unet)
     assert teacher_now.keys() == original.keys()
     assert all(torch.equal(v, original[k]) for k, v in teacher_now.items()), "frozen teacher weights changed"
-    # with the adapter disabled the shared UNet is exactly the original teacher
+    # the frozen teacher (its own UNet, or the shared one with the adapter disabled) is exactly the original
     ref = zoo.load_unet(str(tiny_pipeline_dir)).eval()
     x, t, c = torch.randn(2, 4, 8, 8), torch.tensor([10, 500]), cond[:2]
-    with torch.no_grad(), p.teacher.frozen():
-        frozen = p.teacher.unet(x, t, c).sample
+    with torch.no_grad(), p.teacher.frozen() as frozen_teacher:
+        frozen = frozen_teacher(x, t, c).sample
         lora_off_teacher = ref(x, t, c).sample
     assert torch.equal(frozen, lora_off_teacher)
     with torch.no_grad():

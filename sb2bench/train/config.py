@@ -21,6 +21,7 @@ REG_LOSSES = ("mse_latent", "mse_pixel")
 WEIGHTINGS = ("one_minus_alpha_bar", "constant")
 LORA_LOSS_WEIGHTINGS = ("alpha_bar", "none")
 NONFINITE_POLICIES = ("raise", "skip")
+TEACHER_UNETS = ("split", "shared")
 PRECISIONS = ("auto", "no", "bf16")  # fp16 would need a grad scaler: not supported
 DEVICES = ("auto", "cpu", "cuda")
 ATTN_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
@@ -29,7 +30,7 @@ ATTN_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 # change them without invalidating its checkpoints.
 NON_SEMANTIC = ("threads", "checkpoint_every", "checkpoint_total_limit", "log_every", "sample_every",
                 "sample_prompts", "tensorboard", "text_embedding_cache", "text_embedding_cache_max_prompts", "resume",
-                "lora_warmup_from")
+                "lora_warmup_from", "teacher_unet")
 
 
 # Keys added after runs existed (the optional losses of issue 4): hashed only when set.
@@ -113,6 +114,9 @@ class TrainConfig:
     mixed_precision: str = "auto"          # auto = bf16 autocast on CUDA, fp32 on CPU
     device: str = "auto"
     gradient_checkpointing: bool = False
+    teacher_unet: str = "split"            # "split": the frozen teacher is a plain UNet of its own, the LoRA teacher
+    #                                        a second one (fastest, docs/speed.md); "shared": one UNet with the
+    #                                        adapter toggled, as SBv1's code (one UNet less memory); same numbers
     nonfinite: str = "raise"               # "raise" or "skip" a step whose loss/grad is NaN/inf
     max_nonfinite_skips: int = 10          # with "skip": give up after this many skipped steps
     threads: int | None = None             # torch.set_num_threads
@@ -153,7 +157,8 @@ class TrainConfig:
         choices = {"scheme": SCHEMES, "clip_loss": CLIP_MODES, "clip_schedule": SCHEDULES,
                    "hps_schedule": SCHEDULES, "hps_version": HPS_VERSIONS, "reg_loss": REG_LOSSES,
                    "weighting": WEIGHTINGS, "lora_loss_weighting": LORA_LOSS_WEIGHTINGS,
-                   "nonfinite": NONFINITE_POLICIES, "mixed_precision": PRECISIONS, "device": DEVICES}
+                   "nonfinite": NONFINITE_POLICIES, "mixed_precision": PRECISIONS, "device": DEVICES,
+                   "teacher_unet": TEACHER_UNETS}
         for key, allowed in choices.items():
             need(getattr(self, key) in allowed, key, f"is {getattr(self, key)!r}; choose one of {list(allowed)}")
         for key in ("max_steps", "batch_size", "student_lora_rank", "lora_rank", "lora_updates_per_step",

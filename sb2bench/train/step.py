@@ -27,7 +27,7 @@ class Parts:
 
     cfg: TrainConfig
     student: torch.nn.Module
-    teacher: object  # SharedTeacher
+    teacher: object  # teacher.SplitTeacher or SharedTeacher (run key teacher_unet)
     scheduler: object
     acp: torch.Tensor
     student_t: int
@@ -78,9 +78,7 @@ def _vsd_loss(p: Parts, x0: torch.Tensor, cond, null, t: torch.Tensor, noise: to
     x_t = p.scheduler.add_noise(x0.detach(), noise, t)
     uncond = null.expand_as(cond)
     with torch.no_grad():
-        with p.teacher.frozen():
-            eps_teacher = p.teacher.eps(x_t, t, cond, uncond, cfg.teacher_cfg)
-        eps_lora = p.teacher.eps(x_t, t, cond, uncond, cfg.lora_cfg)
+        eps_teacher, eps_lora = p.teacher.eps_pair(x_t, t, cond, uncond, cfg.teacher_cfg, cfg.lora_cfg)
     grad = losses.vsd_grad(eps_teacher, eps_lora, losses.vsd_weight(p.acp, t, cfg.weighting))
     return losses.vsd_loss(x0, grad)
 

@@ -24,7 +24,8 @@ from sb2bench.train.config import NON_SEMANTIC, TrainConfig
 if TYPE_CHECKING:
     from sb2bench.train.step import Parts
 
-FORMAT = 1  # raise when the folder layout or what a warm-up computes changes: old keys then miss
+FORMAT = 2  # raise when the folder layout or what a warm-up computes changes: old keys then miss
+#            (2: fused AdamW, equal to float rounding only)
 META = "warmup.json"
 TENSORS = "lora_teacher"
 
