@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sb2bench.hashing import sha256_json
+from sb2bench._infra.hashing import sha256_json
 from sb2bench.train.config import NON_SEMANTIC, TrainConfig
 
 if TYPE_CHECKING:
@@ -82,8 +82,8 @@ def check_processes(cfg: TrainConfig, processes: int) -> None:
 
 def _identities(cfg: TrainConfig) -> dict[str, Any]:
     """Content identities of what the key only names by path or spec: the models and the prompt file."""
-    from sb2bench import zoo
-    from sb2bench.hashing import sha256_file
+    from sb2bench.models import zoo
+    from sb2bench._infra.hashing import sha256_file
 
     return {"teacher": zoo.describe(cfg.teacher), "student_init": zoo.describe(cfg.student_init),
             "prompts": {"path": cfg.prompts, "sha256": sha256_file(cfg.prompts)}}
@@ -98,7 +98,7 @@ def _same_identity(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 def save(p: Parts, out: str | Path, seconds: float) -> Path:
     """Write the warm-up state of ``p`` to ``out`` atomically (a killed job leaves no finished-looking folder)."""
-    from sb2bench.provenance import record
+    from sb2bench._infra.provenance import record
     from sb2bench.train import checkpoint, lora
 
     acc = p.accelerator
