@@ -314,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--attributes", default=None, help="attribute-accuracy JSON of the same images (toy)")
     s.add_argument("--cache", required=True, help="feature cache folder (content-keyed)")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    s.add_argument("--bootstrap", type=_json_arg, default=None, help='{"n_boot", "level", "seed"} (n_boot 0: off)')
+    s.add_argument("--bootstrap", type=_json_arg, default=None, help='{"n_boot", "level", "seed", "method"} (n_boot 0: off); per_image.npz is written beside --out')
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_evaluate)
 

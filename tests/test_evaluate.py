@@ -94,3 +94,21 @@ def test_bootstrap_intervals_are_recorded_and_deterministic(toy_set):
     assert ci["fid"]["low"] < ci["fid"]["high"] and ci["fid"]["level"] == 0.9 and ci["fid"]["n_boot"] == 50
     assert run("b.json")["intervals"] == ci
     assert _run(toy_set, toy_set / "gen", "c.json", attrs)["intervals"] == {}  # n_boot absent: off
+
+
+def test_per_image_arrays_and_named_intervals(toy_set):
+    """per_image.npz beside metrics.json holds what a paired claim resamples, in prompt order."""
+    gen = toy_set / "gen"
+    _copy_images(toy_set / "reference", gen, transform=lambda a: (a // 2).astype(np.uint8))
+    rec = evaluate(gen, toy_set / "reference", toy_set / "prompts.jsonl", "toy", MODELS, toy_set / "cache",
+                   toy_set / "m" / "metrics.json", bootstrap={"n_boot": 20, "method": "basic"})
+    arrays = np.load(toy_set / "m" / "per_image.npz")
+    assert list(arrays["prompt_index"]) == list(range(24)) and arrays["gen_features"].shape[0] == 24
+    assert arrays["value_precision"].mean() == pytest.approx(rec["metrics"]["precision"])
+    assert arrays["value_recall"].mean() == pytest.approx(rec["metrics"]["recall"])
+    assert arrays["value_clip_score"].mean() == pytest.approx(rec["metrics"]["clip_score"], rel=1e-5)
+    pairing = json.loads(str(arrays["pairing"]))
+    assert pairing["n"] == 24 and pairing == rec["pairing"]
+    for name in ("fid", "kid", "precision", "recall", "clip_score"):
+        iv = rec["intervals"][name]
+        assert iv["method"] == "basic" and iv["low"] <= rec["metrics"][name] <= iv["high"], name
