@@ -355,8 +355,10 @@ def index_entries():
 
 
 def index_inputs():
+    """The reports it links, and the metric files and per-image arrays the claims resample."""
     files = [f"{REPORTS}/{e['path']}" for e in index_entries()]
-    return files + [f for name in claim_systems() for n in SEED_GROUPS.get(name, [name]) for f in metric_files(n)]
+    names = [n for name in claim_systems() for n in SEED_GROUPS.get(name, [name])]
+    return files + [f for n in names for f in metric_files(n)] + [f"{RESULTS}/metrics/{n}/per_image.npz" for n in names]
 
 
 def index_spec():
@@ -364,7 +366,7 @@ def index_spec():
                            for lam in MERGES[c["merge"]]["lambdas"]] for c in CLAIMS if c.get("merge")}
     sources = {name: metric_source(name) for name in claim_systems()}
     return json.dumps({"world": WORLD, "claims": CLAIMS, "sources": sources, "sweeps": sweeps,
-                       "outputs": index_entries()})
+                       "bootstrap": config["evaluation"]["bootstrap"], "outputs": index_entries()})
 
 
 def benchmark_files():

@@ -19,7 +19,7 @@ from PIL import Image
 from sb2bench import zoo
 from sb2bench.atomic import atomic_file, write_json
 from sb2bench.hashing import sha256_file, sha256_json, sha256_tree
-from sb2bench.metrics.bootstrap import precision_recall_indicators
+from sb2bench.metrics.bootstrap import per_image_path, precision_recall_indicators
 from sb2bench.metrics.clip_score import folder_clip_score
 from sb2bench.metrics.features import load_feature_net
 from sb2bench.metrics.fid import fid_from_features, folder_features, kid_from_features
@@ -71,12 +71,7 @@ def cached_features(folder: Path, folder_sha: str, extractor: dict, load_net, ca
     return feats
 
 
-PER_IMAGE = "per_image.npz"  # beside metrics.json: what a paired claim resamples (sb2bench.report.claims)
 REF_FEATURES_MAX = 1 << 22  # reference features are copied into it up to this many numbers (KID claims)
-
-
-def per_image_path(metrics_json: str | Path) -> Path:
-    return Path(metrics_json).with_name(PER_IMAGE)
 
 
 def intervals(ref_f: np.ndarray, gen_f: np.ndarray, per_image: dict[str, np.ndarray], boot: dict,

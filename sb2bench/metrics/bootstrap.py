@@ -33,10 +33,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from statistics import NormalDist
 
 import numpy as np
-import torch
 
 BLOCK_ELEMENTS = 1 << 22  # indices drawn per block (memory bound); the draws do not depend on it (tested)
 JACKKNIFE_GROUPS = 100    # BCa's acceleration from a grouped jackknife: n leave-one-out FIDs would cost n eigh's
@@ -44,6 +44,11 @@ METHODS = {"basic": "basic bootstrap (centred)", "bca": "BCa bootstrap", "percen
 DEFAULT_METHOD = "basic"
 
 Stat = Callable[[np.ndarray], np.ndarray]  # counts (rows, n) -> one value per row
+PER_IMAGE = "per_image.npz"  # beside a metrics.json: the per-image arrays a paired claim resamples
+
+
+def per_image_path(metrics_json: str | Path) -> Path:
+    return Path(metrics_json).with_name(PER_IMAGE)
 
 
 @dataclass(frozen=True)
@@ -206,12 +211,14 @@ def fid_stat(gen_feats, ref_mu, ref_sigma, device: str = "cpu") -> Stat:
     if x.ndim != 2 or len(x) < 2 or mu_r.shape != (x.shape[1],) or sig_r.shape != (x.shape[1],) * 2:
         raise ValueError(f"need gen features (N>=2, D) and reference mu (D,), sigma (D, D); got {x.shape}, "
                          f"{mu_r.shape}, {sig_r.shape}")
+    import torch
+
     dtype = torch.float64 if device == "cpu" else torch.float32
     xt = torch.as_tensor(x, dtype=dtype, device=device)
     zt = xt @ torch.as_tensor(_sqrt_psd(sig_r), dtype=dtype, device=device)  # features in the Σr^½ frame
     tr_ref = float(np.trace(sig_r))
 
-    def fid_of(counts: torch.Tensor) -> float:
+    def fid_of(counts) -> float:
         m = float(counts.sum())
         w = counts / m
         mu_x, mu_z = w @ xt, w @ zt
@@ -234,8 +241,10 @@ def bootstrap_fid(gen_feats, ref_mu, ref_sigma, n_boot: int = 200, level: float 
     return interval(stat, len(np.asarray(gen_feats)), n_boot, level, seed, method)
 
 
-def _kernel_sums(a: torch.Tensor, b: torch.Tensor, d: int, block: int = 2048) -> torch.Tensor:
-    """Row sums of the clean-fid KID kernel k(x, y) = (x·y / d + 1)³ between ``a`` and ``b``."""
+def _kernel_sums(a, b, d: int, block: int = 2048):
+    """Row sums of the clean-fid KID kernel k(x, y) = (x·y / d + 1)³ between tensors ``a`` and ``b``."""
+    import torch
+
     out = torch.zeros(len(a), dtype=a.dtype, device=a.device)
     for j in range(0, len(b), block):
         out += ((a @ b[j:j + block].T / d + 1.0) ** 3).sum(1)
@@ -248,6 +257,8 @@ def kid_stat(gen_feats, ref_feats, device: str = "cpu", block: int = 2048) -> St
     With counts c, Σ_{a≠b} k = cᵀ K c − c·diag(K); all rows share one pass over the generated kernel
     matrix in column blocks (memory O(rows · n), never n²).
     """
+    import torch
+
     dtype = torch.float64 if device == "cpu" else torch.float32
     g = torch.as_tensor(np.asarray(gen_feats), dtype=dtype, device=device)
     r = torch.as_tensor(np.asarray(ref_feats), dtype=dtype, device=device)
@@ -278,7 +289,9 @@ def bootstrap_kid(gen_feats, ref_feats, n_boot: int = 200, level: float = 0.95, 
     return interval(stat, len(np.asarray(gen_feats)), n_boot, level, seed, method)
 
 
-def _inside(queries: torch.Tensor, support: torch.Tensor, radii: torch.Tensor, batch: int = 4096) -> np.ndarray:
+def _inside(queries, support, radii, batch: int = 4096) -> np.ndarray:
+    import torch
+
     out = []
     for i in range(0, len(queries), batch):
         out.append((torch.cdist(queries[i:i + batch], support) <= radii[None, :]).any(1))
