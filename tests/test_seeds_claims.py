@@ -187,6 +187,40 @@ def test_bad_claims_are_rejected_by_key(tmp_path, claim, match):
         load_config(path)
 
 
+def test_claim_on_systems_not_scored_on_the_same_noise_is_refused_naming_it(tmp_path):
+    """Bad input: a teacher sampled with another seed cannot be paired with the students (seed 0)."""
+    cfg = yaml.safe_load(open("config/default.yaml"))
+    for s in cfg["teacher_sampling"]["systems"]:
+        if s["name"] == "teacher-cfg4.5":
+            s["seed"] = 7
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError, match=r"claims\[title-student-beats-teacher\]: ab-0.5 and teacher-cfg4.5 are "
+                                          r"not scored on the same prompts and noise \(noise_seed 0 vs 7\)"):
+        load_config(path, base=False)
+
+
+@pytest.mark.parametrize("override,match", [
+    ({"claims": [{"id": "h", "text": "t", "kind": "better", "system": "turbo-1step", "than": "teacher-cfg4.5",
+                  "metric": "hps_average"}]}, r"claims\[h\].metric: hps_average has no per-image values"),
+    ({"evaluation": {"bootstrap": {"n_boot": 0}}}, r"evaluation.bootstrap.n_boot: 0, but claims"),
+])
+def test_claims_that_cannot_be_paired_are_refused(tmp_path, override, match):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(override))
+    with pytest.raises(ConfigError, match=match):
+        load_config(path)
+
+
+def test_scoring_key_follows_seed_and_subset():
+    from sb2bench.plan.pairing import scoring_key
+
+    cfg = {"teacher_sampling": {"prompts": "toy_eval"}, "toy": {"eval_set": {"n_prompts": 500, "seed": 0}}}
+    assert scoring_key(cfg, {"seed": 0}) == {"prompts": "toy_eval", "n_prompts": 500, "seed": 0, "noise_seed": 0}
+    assert scoring_key(cfg, {"seed": 3})["noise_seed"] == 3
+    assert scoring_key(cfg, {"seed": 0, "n_prompts": 100})["n_prompts"] == 100
+
+
 def test_benchmark_report_sums_stages_and_reads_only_the_listed_jobs(tmp_path):
     from sb2bench.report.benchmarks import write_benchmark_summary
 
