@@ -58,7 +58,7 @@ rule coco_reference:
 rule protocol_resize_samples:
     input:
         images=f"{RESULTS}/samples/{{system}}/images",
-        prompts=prompts_file(),
+        prompts=wildcard_prompts,
     output:
         directory(f"{RESULTS}/samples/{{system}}/images{{size}}"),
     threads: COCO["resize_threads"]

@@ -17,6 +17,7 @@ from sb2bench.runs import (  # noqa: E402
     train_prompts, uses_shared_reg_pairs, warmup_dir)
 from sb2bench.train.warmup import warmup_job_config  # noqa: E402
 from sb2bench.merges import input_spec, lam_name, merge_out, merge_system_name, merge_systems  # noqa: E402
+from sb2bench.plan.pairing import full_set_systems, scored_prompts  # noqa: E402
 from sb2bench.train.launch import launch_shell  # noqa: E402
 from sb2bench.warm import set_for_jobs as set_warm_for_jobs  # noqa: E402
 
@@ -103,6 +104,21 @@ def hub_inputs(*components):
 def prompts_file():
     p = config["teacher_sampling"]["prompts"]
     return f"{RESULTS}/data/eval/prompts.jsonl" if p in ("toy_eval", "coco") else p
+
+
+def system_prompts(name):
+    """The prompts a system is sampled and scored on: the evaluation set, or its first n prompts for the
+    systems outside evaluation.subset's headline ones (the toy set and its noise are prefix-stable)."""
+    n = None if name == REFERENCE else scored_prompts(config, name, FULL_SET)
+    return prompts_file() if n is None else f"{RESULTS}/data/eval/prompts-first{n}.jsonl"
+
+
+def system_n_prompts(name):
+    return (None if name == REFERENCE else scored_prompts(config, name, FULL_SET)) or n_prompts()
+
+
+def wildcard_prompts(wildcards):
+    return system_prompts(wildcards.system)
 
 
 def evaluated():
@@ -297,6 +313,8 @@ def metric_files(name):
 
 
 HPS_SYSTEMS = hps_systems()
+FULL_SET = full_set_systems(config, {m: [merge_system_name(MERGES[m], lam) for lam in MERGES[m]["lambdas"]]
+                                     for m in MERGES}, SEED_GROUPS)
 
 
 def metric_source(name):

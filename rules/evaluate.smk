@@ -5,7 +5,7 @@ rule evaluate_system:
     input:
         images=eval_images,
         reference=f"{RESULTS}/data/eval/reference",
-        prompts=prompts_file(),
+        prompts=wildcard_prompts,
         attributes=eval_attributes,
         hub=hub_inputs("feature_net", "clip"),
     output:

@@ -17,6 +17,19 @@ rule toy_eval_set:
         "--reference {output.reference} > {log} 2>&1"
 
 
+rule eval_subset_prompts:
+    input:
+        prompts_file(),
+    output:
+        f"{RESULTS}/data/eval/prompts-first{{n}}.jsonl",
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/data/eval_subset_{{n}}.log",
+    shell:
+        "sb2bench prompts-head --prompts {input} --n {wildcards.n} --out {output} > {log} 2>&1"
+
+
 rule toy_train_prompts:
     output:
         f"{RESULTS}/data/train/prompts.jsonl",

@@ -310,14 +310,14 @@ def check_claims_pairable(config: dict, results: str) -> None:
     """Each claim's systems were scored on the same prompts and noise (``sb2bench.plan.pairing``)."""
     from sb2bench.merges import merge_system_name, merge_systems
     from sb2bench.plan.pairing import PairingError, check_claims_paired
-    from sb2bench.runs import run_system
+    from sb2bench.runs import run_system, seed_groups
 
     specs = {s["name"]: s for s in config["teacher_sampling"]["systems"]}
     specs.update({r["name"]: run_system(config, r, results) for r in config["training"]["runs"] if r["evaluate"]})
     specs.update(merge_systems(config, results))
     points = {m["name"]: [merge_system_name(m, lam) for lam in m["lambdas"]] for m in config["merges"]}
     try:
-        check_claims_paired(config, specs, points)
+        check_claims_paired(config, specs, points, seed_groups(config["training"]["runs"]))
     except PairingError as exc:
         raise ConfigError(str(exc)) from exc
 

@@ -28,14 +28,18 @@ from sb2bench.protocol import protocol_block
 from sb2bench.provenance import record
 
 
-def check_image_set(folder: Path, prompts: list[dict] | None, size: tuple[int, int] | None) -> tuple[int, int]:
+def check_image_set(folder: Path, prompts: list[dict] | None, size: tuple[int, int] | None,
+                    superset: bool = False) -> tuple[int, int]:
     """Exactly one readable image per prompt index (any PNGs when ``prompts`` is None, as for the COCO
-    reference), all of one size; returns that size."""
+    reference), all of one size; returns that size. ``superset``: further images may be present (the
+    toy reference renders of a whole set, scored against a subset's prompts)."""
     folder = Path(folder)
     found = {p.name for p in folder.glob("*.png")} if folder.is_dir() else set()
     expected = {f"{p['index']:06d}.png" for p in prompts} if prompts is not None else found
     if not found:
         raise ValueError(f"{folder}: no PNG images; build or regenerate that folder first")
+    if superset:
+        found = found & expected if expected <= found else found
     if found != expected:
         missing, extra = sorted(expected - found), sorted(found - expected)
         raise ValueError(f"{folder}: {len(found)} images for {len(expected)} prompts "
@@ -134,12 +138,16 @@ def evaluate(images: Path, reference: Path, prompts_file: Path, protocol: str, m
     prompts = read_prompts(prompts_file)
     size = (block["resize"]["size"],) * 2 if block["resize"] else None
     # toy: one reference render per prompt; COCO: every val2014 image, whatever the prompts
-    ref_size = check_image_set(Path(reference), prompts if block["resize"] is None else None, size)
+    per_prompt_ref = block["resize"] is None
+    ref_size = check_image_set(Path(reference), prompts if per_prompt_ref else None, size, superset=True)
     check_image_set(Path(images), prompts, ref_size)
     ref_sha, gen_sha = sha256_tree(reference), sha256_tree(images)
     described = {k: zoo.describe(v) for k, v in models.items() if v}  # hashes each network file once
     load_net = functools.cache(lambda: load_feature_net(models["feature_net"], device))
     ref_f = cached_features(Path(reference), ref_sha, described["feature_net"], load_net, cache_dir, device)
+    if per_prompt_ref:  # one render per prompt: those of the scored prompts (all of them, or a subset's)
+        position = {name: i for i, name in enumerate(sorted(p.name for p in Path(reference).glob("*.png")))}
+        ref_f = ref_f[[position[f"{p['index']:06d}.png"] for p in prompts]]
     gen_f = cached_features(Path(images), gen_sha, described["feature_net"], load_net, cache_dir, device)
     indicators = precision_recall_indicators(ref_f, gen_f, k=block["precision_recall"]["k"], device=device)
     clip = folder_clip_score(zoo.load_open_clip(models["clip"], device), Path(images), prompts,

@@ -112,3 +112,24 @@ def test_per_image_arrays_and_named_intervals(toy_set):
     for name in ("fid", "kid", "precision", "recall", "clip_score"):
         iv = rec["intervals"][name]
         assert iv["method"] == "basic" and iv["low"] <= rec["metrics"][name] <= iv["high"], name
+
+
+def test_subset_prompts_score_like_the_smaller_set(toy_set, tmp_path_factory):
+    """evaluation.subset: the first n prompts against the whole set's reference renders score exactly as an
+    n-prompt set would (prompts and renders are prefix-stable)."""
+    from sb2bench.prompts import read_prompts, write_prompts
+
+    write_prompts(toy_set / "first12.jsonl", read_prompts(toy_set / "prompts.jsonl")[:12])
+    gen = toy_set / "gen12"
+    gen.mkdir()
+    for i in range(12):
+        img = np.asarray(Image.open(toy_set / "reference" / f"{i:06d}.png"))
+        Image.fromarray((img // 2).astype(np.uint8)).save(gen / f"{i:06d}.png")
+    sub = evaluate(gen, toy_set / "reference", toy_set / "first12.jsonl", "toy", MODELS, toy_set / "cache",
+                   toy_set / "sub.json")
+    small = tmp_path_factory.mktemp("small")
+    write_eval_set(0, 12, small / "prompts.jsonl", small / "reference")
+    alone = evaluate(gen, small / "reference", small / "prompts.jsonl", "toy", MODELS, small / "cache",
+                     small / "alone.json")
+    for k in ("fid", "precision", "recall", "clip_score"):
+        assert sub["metrics"][k] == pytest.approx(alone["metrics"][k], rel=1e-9), k

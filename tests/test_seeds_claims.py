@@ -218,7 +218,22 @@ def test_scoring_key_follows_seed_and_subset():
     cfg = {"teacher_sampling": {"prompts": "toy_eval"}, "toy": {"eval_set": {"n_prompts": 500, "seed": 0}}}
     assert scoring_key(cfg, {"seed": 0}) == {"prompts": "toy_eval", "n_prompts": 500, "seed": 0, "noise_seed": 0}
     assert scoring_key(cfg, {"seed": 3})["noise_seed"] == 3
-    assert scoring_key(cfg, {"seed": 0, "n_prompts": 100})["n_prompts"] == 100
+    assert scoring_key(cfg, {"seed": 0}, 100)["n_prompts"] == 100
+
+
+def test_subset_scoring_pairs_only_systems_of_one_size(tmp_path):
+    """evaluation.subset: headline systems on the whole set, the others on its first n prompts; a claim
+    across the two sizes is refused, and full_for_claims puts every claim's systems on the whole set."""
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"evaluation": {"subset": {"n_prompts": 100, "full_systems": ["teacher-cfg4.5"]}}}))
+    with pytest.raises(ConfigError, match=r"claims\[title-student-beats-teacher\]: ab-0.5 and teacher-cfg4.5 .*"
+                                          r"n_prompts 100 vs 500"):
+        load_config(path)
+    path.write_text(yaml.safe_dump({"evaluation": {"subset": {"n_prompts": 100, "full_for_claims": True}}}))
+    load_config(path)
+    path.write_text(yaml.safe_dump({"evaluation": {"subset": {"n_prompts": 500}}}))
+    with pytest.raises(ConfigError, match=r"evaluation.subset.n_prompts: 500 is not below"):
+        load_config(path)
 
 
 def test_benchmark_report_sums_stages_and_reads_only_the_listed_jobs(tmp_path):

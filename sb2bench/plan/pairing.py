@@ -28,19 +28,58 @@ def prompt_set(config: dict) -> dict:
     return {"prompts": prompts}
 
 
-def scoring_key(config: dict, spec: dict) -> dict:
+def claim_systems(config: dict, merge_points: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Claim id -> the systems it compares (a merge claim: every λ of its sweep)."""
+    return {c["id"]: [c["system"], c["than"]] if c["kind"] == "better" else merge_points[c["merge"]]
+            for c in config.get("claims", [])}
+
+
+def full_set_systems(config: dict, merge_points: dict[str, list[str]], replicas: dict[str, list[str]]) -> set[str]:
+    """Systems scored on the whole evaluation set (``evaluation.subset``; every system when it has no
+    n_prompts); ``replicas``: run -> its seed replicas, which follow their run."""
+    sub = config["evaluation"].get("subset") or {}
+    chosen = set(sub.get("full_systems") or [])
+    if sub.get("full_for_claims"):
+        chosen |= {n for names in claim_systems(config, merge_points).values() for n in names}
+    return chosen | {r for name in chosen for r in replicas.get(name, [])}
+
+
+def scored_prompts(config: dict, name: str, full: set[str]) -> int | None:
+    """How many prompts of the set ``name`` is sampled and scored on (None: all of them)."""
+    n = (config["evaluation"].get("subset") or {}).get("n_prompts")
+    return None if n is None or name in full else n
+
+
+def scoring_key(config: dict, spec: dict, n_prompts: int | None = None) -> dict:
     """What must agree between two systems for their images to pair up: prompt set, number of prompts
-    scored and the initial-noise seed (``spec``: the system's sampling spec)."""
+    scored (``n_prompts``: a subset's size) and the initial-noise seed (``spec``: its sampling spec)."""
     key = prompt_set(config)
-    if spec.get("n_prompts"):  # scored on the first n prompts of the set only
-        key["n_prompts"] = spec["n_prompts"]
+    if n_prompts is not None:  # scored on the first n prompts of the set only
+        key["n_prompts"] = n_prompts
     return {**key, "noise_seed": spec.get("seed", 0)}
 
 
-def check_claims_paired(config: dict, specs: dict[str, dict], merge_points: dict[str, list[str]]) -> None:
+def check_subset(config: dict, systems: set[str]) -> None:
+    """evaluation.subset names known systems and is smaller than the set."""
+    sub = config["evaluation"].get("subset") or {}
+    unknown = sorted(set(sub.get("full_systems") or []) - systems)
+    if unknown:
+        raise PairingError(f"config key evaluation.subset.full_systems: {unknown} are not configured systems, runs "
+                           f"or merge points")
+    size = prompt_set(config).get("n_prompts")
+    if sub.get("n_prompts") is not None and size is not None and sub["n_prompts"] >= size:
+        raise PairingError(f"config key evaluation.subset.n_prompts: {sub['n_prompts']} is not below the evaluation "
+                           f"set's {size} prompts; lower it or set it to null")
+
+
+def check_claims_paired(config: dict, specs: dict[str, dict], merge_points: dict[str, list[str]],
+                        replicas: dict[str, list[str]]) -> None:
     """Every claim's systems share a scoring key, its metric has per-image values and bootstrap resamples
     are configured (``specs``: system name -> sampling spec, runs and merge points included;
-    ``merge_points``: merge name -> its systems, one per λ)."""
+    ``merge_points``: merge name -> its systems, one per λ; ``replicas``: run -> its seed replicas)."""
+    check_subset(config, set(specs))
+    full = full_set_systems(config, merge_points, replicas)
+    compared = claim_systems(config, merge_points)
     claims = config.get("claims", [])
     if claims and config["evaluation"]["bootstrap"]["n_boot"] < 2:
         raise PairingError(f"config key evaluation.bootstrap.n_boot: {config['evaluation']['bootstrap']['n_boot']}, but "
@@ -50,11 +89,9 @@ def check_claims_paired(config: dict, specs: dict[str, dict], merge_points: dict
         if c["metric"] not in PAIRED_METRICS:
             raise PairingError(f"config key {key}.metric: {c['metric']} has no per-image values to pair (HPS is "
                               f"scored on its own prompt sets); claim one of {sorted(PAIRED_METRICS)}")
-        if c["kind"] == "better":
-            names = [c["system"], c["than"]]
-        else:
-            names = merge_points[c["merge"]]
-        keys = {n: scoring_key(config, specs[n]) for n in names}
+        names = compared[c["id"]]
+        names += [r for n in names for r in replicas.get(n, [])]
+        keys = {n: scoring_key(config, specs[n], scored_prompts(config, n, full)) for n in names}
         first = names[0]
         for n in names[1:]:
             if keys[n] != keys[first]:
@@ -63,4 +100,5 @@ def check_claims_paired(config: dict, specs: dict[str, dict], merge_points: dict
                 what = ", ".join(f"{k} {a!r} vs {b!r}" for k, (a, b) in sorted(diff.items()))
                 raise PairingError(f"config key {key}: {first} and {n} are not scored on the same prompts and noise "
                                   f"({what}), so the claim cannot be paired; give both the same sampling seed and "
-                                  f"evaluation prompts")
+                                  f"evaluation prompts (evaluation.subset: list both in full_systems, or set "
+                                  f"full_for_claims)")
