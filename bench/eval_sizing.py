@@ -5,7 +5,7 @@ prompts: ``snakemake --directory D ... results/toy/samples/<system>/images`` wit
 raised), takes the first n prompts for each n (the toy set and its noise are prefix-stable: prompt i and
 its noise depend on (seed, i) only), and reports for every n the 95 % half-width of each system's FID
 (the evaluation's interval method) and of each pair's paired FID difference, plus precision / recall
-half-widths. The 1/sqrt(n) fit gives the n at which a half-width reaches a target. Per-image sampling
+half-widths. A power-law fit (and a 1/sqrt(n) extrapolation from the largest n) gives the n at which a half-width reaches a target. Per-image sampling
 costs come from the Snakemake benchmark TSVs of the same folder. Writes reports/bench/eval_sizing.{json,md}.
 
     python bench/eval_sizing.py --results D/results/toy --benchmarks D/benchmarks/toy \
@@ -93,8 +93,11 @@ def main() -> None:
     fits = {}
     for what in dict.fromkeys(r["what"] for r in rows):
         pts = [(r["n"], r["fid_half_width"]) for r in rows if r["what"] == what]
-        c = float(np.exp(np.mean([math.log(h) + 0.5 * math.log(n) for n, h in pts])))  # h = c / sqrt(n)
-        fits[what] = {"c": c, "n_for_target": math.ceil((c / a.target) ** 2)}
+        x, y = np.log([n for n, _ in pts]), np.log([h for _, h in pts])
+        slope, icpt = np.polyfit(x, y, 1) if len(pts) > 1 else (-0.5, y[0] + 0.5 * x[0])  # h = C n^slope
+        fits[what] = {"exponent": float(slope), "C": float(np.exp(icpt)),
+                      "n_for_target": math.ceil(math.exp((math.log(a.target) - icpt) / slope)),
+                      "n_for_target_sqrt": math.ceil(pts[-1][0] * (pts[-1][1] / a.target) ** 2)}
     costs = {s: sample_cost(a.benchmarks, s, n_max) for s in a.systems} if a.benchmarks else {}
     rec = {"machine": {"platform": platform.platform(), "python": platform.python_version()},
            "versions": package_versions(), "n_boot": a.n_boot, "method": bs.DEFAULT_METHOD, "target": a.target,
@@ -111,8 +114,10 @@ def main() -> None:
         lines.append(f"| {r['n']} | {r['what']} | {r['fid']:.2f} | {r['fid_half_width']:.2f} | "
                      f"{r.get('unpaired_quadrature', float('nan')):.2f} | {r.get('precision_half_width', float('nan')):.3f} | "
                      f"{r.get('recall_half_width', float('nan')):.3f} |")
-    lines += ["", f"Fit half-width = c / sqrt(n); n for a half-width of {a.target:g}:", ""]
-    lines += [f"- {w}: c = {f['c']:.1f}, n ≈ {f['n_for_target']}" for w, f in fits.items()]
+    lines += ["", f"n for a half-width of {a.target:g}: from a power law h = C·n^b fitted to the rows above, and "
+              f"(more cautious) from the largest n measured scaled by 1/sqrt(n):", ""]
+    lines += [f"- {w}: b = {f['exponent']:.2f}, n ≈ {f['n_for_target']} (power law), "
+              f"n ≈ {f['n_for_target_sqrt']} (1/sqrt(n) from n = {max(r['n'] for r in rows)})" for w, f in fits.items()]
     if costs:
         lines += ["", "Sampling cost (CPU seconds per image, from the benchmark TSVs): "
                   + ", ".join(f"{s} {c:.4f}" for s, c in costs.items() if c is not None)]
