@@ -70,13 +70,14 @@ def main() -> None:
     gen, feat_t = {}, {}
     for s in a.systems:
         gen[s], feat_t[s] = features(a.results / "samples" / s / "images", cache)
-    n_max = min(len(ref), *(len(g) for g in gen.values()))
-    sizes = [n for n in a.sizes if n <= n_max]
+    n_max = max(len(g) for g in gen.values())
+    sizes = [n for n in a.sizes if n <= min(n_max, len(ref))]
     rows = []
     for n in sizes:
         mu, sigma = feature_stats(ref[:n])
-        stats = {s: bs.fid_stat(gen[s][:n], mu, sigma) for s in a.systems}
-        for s in a.systems:
+        present = [s for s in a.systems if len(gen[s]) >= n]  # systems sampled on at least n prompts
+        stats = {s: bs.fid_stat(gen[s][:n], mu, sigma) for s in present}
+        for s in present:
             iv = bs.interval(stats[s], n, a.n_boot)
             ind = bs.precision_recall_indicators(ref[:n], gen[s][:n])
             pr = {k: bs.bootstrap_mean(v, a.n_boot).half_width for k, v in ind.items()}
@@ -84,6 +85,8 @@ def main() -> None:
                          "precision_half_width": pr["precision"], "recall_half_width": pr["recall"]})
         for pair in a.pairs:
             x, y = pair.split(":")
+            if x not in stats or y not in stats:
+                continue
             fx, fy = stats[x], stats[y]
             iv = bs.interval(lambda c: fx(c) - fy(c), n, a.n_boot)
             quad = math.hypot(*(r["fid_half_width"] for r in rows if r["n"] == n and r["what"] in (x, y)))
@@ -98,7 +101,7 @@ def main() -> None:
         fits[what] = {"exponent": float(slope), "C": float(np.exp(icpt)),
                       "n_for_target": math.ceil(math.exp((math.log(a.target) - icpt) / slope)),
                       "n_for_target_sqrt": math.ceil(pts[-1][0] * (pts[-1][1] / a.target) ** 2)}
-    costs = {s: sample_cost(a.benchmarks, s, n_max) for s in a.systems} if a.benchmarks else {}
+    costs = {s: sample_cost(a.benchmarks, s, len(gen[s])) for s in a.systems} if a.benchmarks else {}
     rec = {"machine": {"platform": platform.platform(), "python": platform.python_version()},
            "versions": package_versions(), "n_boot": a.n_boot, "method": bs.DEFAULT_METHOD, "target": a.target,
            "rows": rows, "fits": fits, "sample_cpu_seconds_per_image": costs,
@@ -106,7 +109,8 @@ def main() -> None:
     write_json(Path(a.out).with_suffix(".json"), rec)
     lines = ["# Evaluation-set size: FID interval half-width against n", "",
              f"95 % {bs.METHODS[bs.DEFAULT_METHOD]} intervals, {a.n_boot} resamples; the first n prompts of one "
-             f"{n_max}-prompt toy evaluation set (prefix-stable prompts and noise). Paired: the FID difference "
+             f"{len(ref)}-prompt toy evaluation set (prefix-stable prompts and noise; systems sampled on "
+             + ", ".join(f"{s}: {len(g)}" for s, g in gen.items()) + " prompts). Paired: the FID difference "
              f"with the same resampled images for both systems; 'quadrature' adds the two unpaired half-widths.", "",
              "| n | system / pair | FID | FID half-width | quadrature (unpaired) | precision ± | recall ± |",
              "|---:|---|---:|---:|---:|---:|---:|"]

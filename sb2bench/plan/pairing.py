@@ -89,6 +89,9 @@ def check_claims_paired(config: dict, specs: dict[str, dict], merge_points: dict
         if c["metric"] not in PAIRED_METRICS:
             raise PairingError(f"config key {key}.metric: {c['metric']} has no per-image values to pair (HPS is "
                               f"scored on its own prompt sets); claim one of {sorted(PAIRED_METRICS)}")
+        if c["metric"] == "kid" and config["world"] != "toy":
+            raise PairingError(f"config key {key}.metric: a paired KID needs the reference features, which are "
+                               f"stored beside the metrics in the toy world only; claim fid instead")
         names = compared[c["id"]]
         names += [r for n in names for r in replicas.get(n, [])]
         keys = {n: scoring_key(config, specs[n], scored_prompts(config, n, full)) for n in names}
