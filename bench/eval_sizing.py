@@ -63,6 +63,8 @@ def main() -> None:
     ap.add_argument("--sizes", nargs="+", type=int, required=True)
     ap.add_argument("--n-boot", type=int, default=200)
     ap.add_argument("--target", type=float, default=1.0, help="FID half-width to size for")
+    ap.add_argument("--cost", nargs="*", default=[],
+                    help="SYSTEM=SECONDS: CPU seconds per image of a system sampled outside Snakemake (no TSV)")
     ap.add_argument("--out", default=str(ROOT / "reports" / "bench" / "eval_sizing"))
     a = ap.parse_args()
     cache = a.results / "cache" / "features"
@@ -100,8 +102,9 @@ def main() -> None:
         slope, icpt = np.polyfit(x, y, 1) if len(pts) > 1 else (-0.5, y[0] + 0.5 * x[0])  # h = C n^slope
         fits[what] = {"exponent": float(slope), "C": float(np.exp(icpt)),
                       "n_for_target": math.ceil(math.exp((math.log(a.target) - icpt) / slope)),
-                      "n_for_target_sqrt": math.ceil(pts[-1][0] * (pts[-1][1] / a.target) ** 2)}
+                      "n_for_target_sqrt": math.ceil(pts[-1][0] * (pts[-1][1] / a.target) ** 2), "n_max": pts[-1][0]}
     costs = {s: sample_cost(a.benchmarks, s, len(gen[s])) for s in a.systems} if a.benchmarks else {}
+    costs.update({k: float(v) for k, v in (c.split("=") for c in a.cost)})
     rec = {"machine": {"platform": platform.platform(), "python": platform.python_version()},
            "versions": package_versions(), "n_boot": a.n_boot, "method": bs.DEFAULT_METHOD, "target": a.target,
            "rows": rows, "fits": fits, "sample_cpu_seconds_per_image": costs,
@@ -121,9 +124,9 @@ def main() -> None:
     lines += ["", f"n for a half-width of {a.target:g}: from a power law h = C·n^b fitted to the rows above, and "
               f"(more cautious) from the largest n measured scaled by 1/sqrt(n):", ""]
     lines += [f"- {w}: b = {f['exponent']:.2f}, n ≈ {f['n_for_target']} (power law), "
-              f"n ≈ {f['n_for_target_sqrt']} (1/sqrt(n) from n = {max(r['n'] for r in rows)})" for w, f in fits.items()]
+              f"n ≈ {f['n_for_target_sqrt']} (1/sqrt(n) from n = {f['n_max']})" for w, f in fits.items()]
     if costs:
-        lines += ["", "Sampling cost (CPU seconds per image, from the benchmark TSVs): "
+        lines += ["", "Sampling cost (CPU seconds per image, from the benchmark TSVs or --cost): "
                   + ", ".join(f"{s} {c:.4f}" for s, c in costs.items() if c is not None)]
     lines += ["", "Rerun: `python bench/eval_sizing.py " + " ".join(sys.argv[1:]) + "`"]
     with atomic_file(Path(a.out).with_suffix(".md")) as f:
