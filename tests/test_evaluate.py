@@ -133,3 +133,15 @@ def test_subset_prompts_score_like_the_smaller_set(toy_set, tmp_path_factory):
                      small / "alone.json")
     for k in ("fid", "precision", "recall", "clip_score"):
         assert sub["metrics"][k] == pytest.approx(alone["metrics"][k], rel=1e-9), k
+
+
+def test_prompts_head_writes_the_subset_and_refuses_too_many(toy_set):
+    from sb2bench.cli import main
+    from sb2bench.prompts import read_prompts
+
+    main(["prompts-head", "--prompts", str(toy_set / "prompts.jsonl"), "--n", "5", "--out", str(toy_set / "h.jsonl")],
+         warm=False)
+    assert read_prompts(toy_set / "h.jsonl") == read_prompts(toy_set / "prompts.jsonl")[:5]
+    with pytest.raises(SystemExit, match="fewer than the 99"):
+        main(["prompts-head", "--prompts", str(toy_set / "prompts.jsonl"), "--n", "99", "--out",
+              str(toy_set / "x.jsonl")], warm=False)
