@@ -2,6 +2,20 @@
 # Real world: COCO-2014 data of the real-world protocols: optional download, the 30K prompt list, the 256-px reference.
 
 
+rule eval_subset_prompts:
+    input:
+        prompts_file(),
+    output:
+        f"{RESULTS}/data/eval/prompts-first{{n}}.jsonl",
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/data/eval_subset_{{n}}.log",
+    shell:
+        "sb2bench prompts-head --prompts {input} --n {wildcards.n} --out {output} > {log} 2>&1"
+
+
+
 if WORLD == "toy":
 
     rule toy_eval_set:
@@ -92,7 +106,7 @@ else:
     rule protocol_resize_samples:
         input:
             images=f"{RESULTS}/samples/{{system}}/images",
-            prompts=prompts_file(),
+            prompts=wildcard_prompts,
         output:
             directory(f"{RESULTS}/samples/{{system}}/images{{size}}"),
         threads: COCO["resize_threads"]

@@ -5,11 +5,12 @@ rule evaluate_system:
     input:
         images=eval_images,
         reference=f"{RESULTS}/data/eval/reference",
-        prompts=prompts_file(),
+        prompts=wildcard_prompts,
         attributes=eval_attributes,
         hub=hub_inputs("feature_net", "clip"),
     output:
-        f"{RESULTS}/metrics/{{system}}/metrics.json",
+        metrics=f"{RESULTS}/metrics/{{system}}/metrics.json",
+        per_image=f"{RESULTS}/metrics/{{system}}/per_image.npz",  # what paired claims resample
     params:
         env=hub_env(),
         protocol=config["evaluation"]["protocol"],
@@ -30,7 +31,7 @@ rule evaluate_system:
         "{params.env}sb2bench gpu-run --gpus {resources.gpu} -- sb2bench evaluate --images {input.images} --reference {input.reference} "
         "--prompts {input.prompts} --protocol {params.protocol} --models {params.models:q} "
         "{params.attributes} --cache {params.cache} --device {params.device} --bootstrap {params.bootstrap:q} "
-        "--out {output} > {log} 2>&1"
+        "--out {output.metrics} > {log} 2>&1"
 
 
 rule eval_report:

@@ -3,7 +3,7 @@
 
 rule sample_shard:
     input:
-        prompts=prompts_file(),
+        prompts=wildcard_prompts,
         hub=hub_inputs(),
         student=system_inputs,
     output:
@@ -34,7 +34,7 @@ rule gather_samples:
     output:
         directory(f"{RESULTS}/samples/{{system}}/images"),
     params:
-        expected=n_prompts(),
+        expected=lambda wildcards: system_n_prompts(wildcards.system),
     conda:
         CONDA_ENV
     log:
@@ -46,7 +46,7 @@ rule gather_samples:
 rule attribute_accuracy:
     input:
         images=attribute_images,
-        prompts=prompts_file(),
+        prompts=wildcard_prompts,
         hub=hub_inputs("classifier"),
     output:
         f"{RESULTS}/metrics/{{system}}/attributes.json",

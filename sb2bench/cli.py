@@ -56,6 +56,16 @@ def cmd_toy_eval_set(a: argparse.Namespace) -> None:
     write_eval_set(a.seed, a.n, Path(a.prompts), Path(a.reference))
 
 
+def cmd_prompts_head(a: argparse.Namespace) -> None:
+    from sb2bench.data.prompts import read_prompts, write_prompts
+
+    rows = read_prompts(a.prompts)
+    if a.n > len(rows):
+        raise SystemExit(f"{a.prompts} holds {len(rows)} prompts, fewer than the {a.n} asked for "
+                         f"(evaluation.subset.n_prompts must be below the set's size)")
+    write_prompts(a.out, rows[:a.n])
+
+
 def cmd_toy_train_prompts(a: argparse.Namespace) -> None:
     from sb2bench.data.prompts import write_prompts
     from sb2bench.toyworld.prompt_sets import training_prompts
@@ -263,6 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--reference", required=True)
     s.set_defaults(func=cmd_toy_eval_set)
 
+    s = sub.add_parser("prompts-head", help="the first N prompts of a prompt file (evaluation.subset)")
+    s.add_argument("--prompts", required=True)
+    s.add_argument("--n", type=int, required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_prompts_head)
+
     s = sub.add_parser("toy-train-prompts", help="write the first N prompts of the toy training stream")
     s.add_argument("--n", type=int, required=True)
     s.add_argument("--seed", type=int, required=True)
@@ -314,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--attributes", default=None, help="attribute-accuracy JSON of the same images (toy)")
     s.add_argument("--cache", required=True, help="feature cache folder (content-keyed)")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    s.add_argument("--bootstrap", type=_json_arg, default=None, help='{"n_boot", "level", "seed"} (n_boot 0: off)')
+    s.add_argument("--bootstrap", type=_json_arg, default=None, help='{"n_boot", "level", "seed", "method"} (n_boot 0: off); per_image.npz is written beside --out')
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_evaluate)
 

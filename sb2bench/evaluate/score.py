@@ -18,24 +18,28 @@ from PIL import Image
 
 from sb2bench.models import zoo
 from sb2bench._infra.atomic import atomic_file, write_json
-from sb2bench._infra.hashing import sha256_json, sha256_tree
+from sb2bench._infra.hashing import sha256_file, sha256_json, sha256_tree
+from sb2bench.evaluate.metrics.bootstrap import per_image_path, precision_recall_indicators
 from sb2bench.evaluate.metrics.clip_score import folder_clip_score
 from sb2bench.evaluate.metrics.features import load_feature_net
 from sb2bench.evaluate.metrics.fid import fid_from_features, folder_features, kid_from_features
-from sb2bench.evaluate.metrics.precision_recall import precision_recall
 from sb2bench.data.prompts import read_prompts
 from sb2bench.evaluate.protocol import protocol_block
 from sb2bench._infra.provenance import record
 
 
-def check_image_set(folder: Path, prompts: list[dict] | None, size: tuple[int, int] | None) -> tuple[int, int]:
+def check_image_set(folder: Path, prompts: list[dict] | None, size: tuple[int, int] | None,
+                    superset: bool = False) -> tuple[int, int]:
     """Exactly one readable image per prompt index (any PNGs when ``prompts`` is None, as for the COCO
-    reference), all of one size; returns that size."""
+    reference), all of one size; returns that size. ``superset``: further images may be present (the
+    toy reference renders of a whole set, scored against a subset's prompts)."""
     folder = Path(folder)
     found = {p.name for p in folder.glob("*.png")} if folder.is_dir() else set()
     expected = {f"{p['index']:06d}.png" for p in prompts} if prompts is not None else found
     if not found:
         raise ValueError(f"{folder}: no PNG images; build or regenerate that folder first")
+    if superset:
+        found = found & expected if expected <= found else found
     if found != expected:
         missing, extra = sorted(expected - found), sorted(found - expected)
         raise ValueError(f"{folder}: {len(found)} images for {len(expected)} prompts "
@@ -71,22 +75,47 @@ def cached_features(folder: Path, folder_sha: str, extractor: dict, load_net, ca
     return feats
 
 
-def intervals(ref_f: np.ndarray, gen_f: np.ndarray, per_image: dict[str, np.ndarray], k: int, boot: dict,
+REF_FEATURES_MAX = 1 << 22  # reference features are copied into it up to this many numbers (KID claims)
+
+
+def intervals(ref_f: np.ndarray, gen_f: np.ndarray, per_image: dict[str, np.ndarray], boot: dict,
               device: str) -> dict:
-    """Bootstrap intervals over images of every metric (``boot``: n_boot, level, seed; n_boot 0 = off)."""
-    from sb2bench.evaluate.metrics.bootstrap import (bootstrap_fid, bootstrap_kid, bootstrap_mean,
-                                            bootstrap_precision_recall)
+    """Bootstrap intervals over images of every metric (``boot``: n_boot, level, seed, method; n_boot 0 =
+    off); ``per_image`` holds the precision / recall indicators and the other per-image values."""
+    from sb2bench.evaluate.metrics.bootstrap import DEFAULT_METHOD, bootstrap_fid, bootstrap_kid, bootstrap_mean
     from sb2bench.evaluate.metrics.fid import feature_stats
 
     n_boot, level, seed = boot.get("n_boot", 0), boot.get("level", 0.95), boot.get("seed", 0)
+    method = boot.get("method", DEFAULT_METHOD)
     if not n_boot:
         return {}
     mu, sigma = feature_stats(ref_f)
-    out = {"fid": bootstrap_fid(gen_f, mu, sigma, n_boot, level, seed, device),
-           "kid": bootstrap_kid(gen_f, ref_f, n_boot, level, seed, device),
-           **bootstrap_precision_recall(ref_f, gen_f, k, n_boot, level, seed, device)}
-    out.update({name: bootstrap_mean(v, n_boot, level, seed) for name, v in per_image.items()})
-    return {name: {kk: vv for kk, vv in iv.as_dict().items() if kk != "replicates"} for name, iv in out.items()}
+    out = {"fid": bootstrap_fid(gen_f, mu, sigma, n_boot, level, seed, device, method),
+           "kid": bootstrap_kid(gen_f, ref_f, n_boot, level, seed, device, method=method)}
+    out.update({name: bootstrap_mean(v, n_boot, level, seed, method) for name, v in per_image.items()})
+    return {name: iv.as_dict() for name, iv in out.items()}
+
+
+def write_per_image(path: Path, prompts: list[dict], ref_f: np.ndarray, gen_f: np.ndarray,
+                    per_image: dict[str, np.ndarray], pairing: dict) -> None:
+    """The arrays a paired claim needs, in prompt order: generated features, reference statistics, the
+    per-image values (precision and recall indicators, CLIP, attributes) and what makes two systems
+    pairable (``pairing``: prompts, noise seed, reference)."""
+    from sb2bench.evaluate.metrics.fid import feature_stats
+
+    order = [p["index"] for p in prompts]
+    if order != sorted(order):  # features follow the sorted file names, CLIP and attributes the file's order
+        raise ValueError("the prompt file does not list its prompts in index order; per-image values would not "
+                         "line up with the features: rewrite it sorted by index")
+    mu, sigma = feature_stats(ref_f)
+    arrays = {"prompt_index": np.array(order, dtype=np.int64),
+              "gen_features": gen_f, "ref_mu": mu, "ref_sigma": sigma,
+              **{f"value_{k}": np.asarray(v, dtype=np.float64) for k, v in per_image.items()},
+              "pairing": np.array(json.dumps(pairing, sort_keys=True))}
+    if ref_f.size <= REF_FEATURES_MAX:
+        arrays["ref_features"] = ref_f
+    with atomic_file(path, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def resolve_device(device: str) -> str:
@@ -109,19 +138,24 @@ def evaluate(images: Path, reference: Path, prompts_file: Path, protocol: str, m
     prompts = read_prompts(prompts_file)
     size = (block["resize"]["size"],) * 2 if block["resize"] else None
     # toy: one reference render per prompt; COCO: every val2014 image, whatever the prompts
-    ref_size = check_image_set(Path(reference), prompts if block["resize"] is None else None, size)
+    per_prompt_ref = block["resize"] is None
+    ref_size = check_image_set(Path(reference), prompts if per_prompt_ref else None, size, superset=True)
     check_image_set(Path(images), prompts, ref_size)
     ref_sha, gen_sha = sha256_tree(reference), sha256_tree(images)
     described = {k: zoo.describe(v) for k, v in models.items() if v}  # hashes each network file once
     load_net = functools.cache(lambda: load_feature_net(models["feature_net"], device))
     ref_f = cached_features(Path(reference), ref_sha, described["feature_net"], load_net, cache_dir, device)
+    if per_prompt_ref:  # one render per prompt: those of the scored prompts (all of them, or a subset's)
+        position = {name: i for i, name in enumerate(sorted(p.name for p in Path(reference).glob("*.png")))}
+        ref_f = ref_f[[position[f"{p['index']:06d}.png"] for p in prompts]]
     gen_f = cached_features(Path(images), gen_sha, described["feature_net"], load_net, cache_dir, device)
-    pr = precision_recall(ref_f, gen_f, k=block["precision_recall"]["k"], device=device)
+    indicators = precision_recall_indicators(ref_f, gen_f, k=block["precision_recall"]["k"], device=device)
     clip = folder_clip_score(zoo.load_open_clip(models["clip"], device), Path(images), prompts,
                              prefix=block["clip_score"]["prefix"], device=device)
     values = {"fid": fid_from_features(ref_f, gen_f), "kid": kid_from_features(ref_f, gen_f),
-              "precision": pr["precision"], "recall": pr["recall"], "clip_score": clip["clip_score"]}
-    per_image = {"clip_score": clip["per_image"]}
+              "precision": float(indicators["precision"].mean()), "recall": float(indicators["recall"].mean()),
+              "clip_score": clip["clip_score"]}
+    per_image = {**indicators, "clip_score": np.asarray(clip["per_image"], dtype=np.float64)}
     if attributes is not None:
         acc = json.loads(Path(attributes).read_text())
         if Path(acc["images"]).resolve() != Path(images).resolve():
@@ -129,10 +163,14 @@ def evaluate(images: Path, reference: Path, prompts_file: Path, protocol: str, m
         values["attribute_accuracy"] = acc["joint_accuracy"]
         if "joint_per_image" in acc:
             per_image["attribute_accuracy"] = np.asarray(acc["joint_per_image"], dtype=np.float64)
-    ci = intervals(ref_f, gen_f, per_image, block["precision_recall"]["k"], bootstrap or {}, device)
+    ci = intervals(ref_f, gen_f, per_image, bootstrap or {}, device)
     manifest = Path(images) / "manifest.json"
+    system = json.loads(manifest.read_text()) if manifest.exists() else None
+    pairing = {"prompts_sha256": sha256_file(prompts_file), "n": len(prompts), "reference_sha256": ref_sha,
+               "noise_seed": ((system or {}).get("system") or {}).get("seed"), "protocol": block["name"]}
+    write_per_image(per_image_path(out), prompts, ref_f, gen_f, per_image, pairing)
     result = record(metrics=values, intervals=ci, n=len(prompts), protocol=block,
-                    system=json.loads(manifest.read_text()) if manifest.exists() else None,
+                    system=system, pairing=pairing,
                     images={"path": str(images), "sha256": gen_sha},
                     reference={"path": str(reference), "sha256": ref_sha},
                     models=described,

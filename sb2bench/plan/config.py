@@ -80,6 +80,7 @@ def check_config(config: dict) -> None:
     merged = set(merge_systems(config, results))
     check_tables(config, merged)
     check_claims_config(config, merged)
+    check_claims_pairable(config, results)
     check_timing(config, merged)
     from sb2bench.plan.figures import check_figures
 
@@ -301,6 +302,22 @@ def schema_table(schema_path: Path = SCHEMA) -> str:
         rows.append(f"| `{key}` | {typ} | {'`' + str(default) + '`' if default != '' else ''} | "
                     f"{'; '.join(allowed)} | {desc} |")
     return "\n".join(rows)
+
+
+def check_claims_pairable(config: dict, results: str) -> None:
+    """Each claim's systems were scored on the same prompts and noise (``sb2bench.plan.pairing``)."""
+    from sb2bench.plan.merges import merge_system_name, merge_systems
+    from sb2bench.plan.pairing import PairingError, check_claims_paired
+    from sb2bench.plan.runs import run_system, seed_groups
+
+    specs = {s["name"]: s for s in config["teacher_sampling"]["systems"]}
+    specs.update({r["name"]: run_system(config, r, results) for r in config["training"]["runs"] if r["evaluate"]})
+    specs.update(merge_systems(config, results))
+    points = {m["name"]: [merge_system_name(m, lam) for lam in m["lambdas"]] for m in config["merges"]}
+    try:
+        check_claims_paired(config, specs, points, seed_groups(config["training"]["runs"]))
+    except PairingError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def check_claims_config(config: dict, merged: set[str]) -> None:

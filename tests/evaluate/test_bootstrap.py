@@ -20,9 +20,12 @@ def test_mean_interval_contains_estimate_and_matches_brute_force():
     assert iv.contains(iv.estimate) and iv.estimate == pytest.approx(v.mean())
     brute = [np.mean([v[j] for j in row]) for block in bs.resample_indices(len(v), 300, 7) for row in block]
     np.testing.assert_allclose(iv.replicates, brute, rtol=1e-12)
-    lo, hi = np.quantile(brute, [0.025, 0.975])
-    assert (iv.low, iv.high) == pytest.approx((lo, hi))
-    assert iv.as_dict()["n_boot"] == 300 and iv.level == 0.95
+    lo, hi = np.quantile(brute, [0.025, 0.975])  # basic: reflected about the point, replicates centred
+    centre = np.mean(brute)
+    assert (iv.low, iv.high) == pytest.approx((v.mean() - (hi - centre), v.mean() - (lo - centre)))
+    assert iv.as_dict()["n_boot"] == 300 and iv.level == 0.95 and iv.as_dict()["method"] == "basic"
+    pct = bs.bootstrap_mean(v, n_boot=300, seed=7, method="percentile")
+    assert (pct.low, pct.high) == pytest.approx((lo, hi))
 
 
 def test_attribute_accuracy_booleans():
@@ -110,3 +113,49 @@ def test_bad_arguments():
         bs.bootstrap_mean([1.0, 2.0], level=95)
     with pytest.raises(ValueError, match="finite"):
         bs.bootstrap_mean([1.0, float("nan")])
+
+
+@pytest.mark.parametrize("method", ["basic", "bca", "percentile"])
+def test_coverage_on_a_known_distribution(method):
+    """95 % intervals of an exponential mean (skewed) cover the true mean about 95 % of the time."""
+    rng = np.random.default_rng(11)
+    hits = 0
+    trials = 200
+    for t in range(trials):
+        iv = bs.bootstrap_mean(rng.exponential(1.0, size=60), n_boot=400, seed=t, method=method)
+        assert iv.contains(iv.estimate) or method != "basic"
+        hits += iv.contains(1.0)
+    assert 0.88 <= hits / trials <= 0.99, hits / trials
+
+
+def test_bca_matches_its_formula_and_is_skewed_like_the_data():
+    v = np.random.default_rng(3).exponential(1.0, size=80)
+    iv = bs.bootstrap_mean(v, n_boot=2000, seed=1, method="bca")
+    assert iv.contains(iv.estimate)
+    assert iv.high - iv.estimate > iv.estimate - iv.low  # right-skewed data: longer upper arm
+    jack = (v.sum() - v) / (len(v) - 1)  # 80 <= JACKKNIFE_GROUPS: one image per group
+    np.testing.assert_allclose(bs.jackknife(bs.mean_stat(v), len(v)), jack)
+    with pytest.raises(ValueError, match="method"):
+        bs.bootstrap_mean(v, n_boot=10, method="studentised")
+
+
+def test_fid_point_inside_its_basic_interval_despite_the_resampling_bias():
+    """Resampled FIDs sit above the point (duplicates, finite n); the centred basic interval still holds it."""
+    ref, gen = _gauss(3000, d=16, seed=1), _gauss(150, d=16, shift=0.05, seed=2)
+    mu, sigma = feature_stats(ref)
+    pct = bs.bootstrap_fid(gen, mu, sigma, n_boot=100, seed=0, method="percentile")
+    assert pct.estimate < pct.low  # the old interval excluded its own point here
+    basic = bs.bootstrap_fid(gen, mu, sigma, n_boot=100, seed=0)
+    assert basic.contains(basic.estimate) and basic.as_dict()["replicate_mean"] > basic.estimate
+    assert basic.high - basic.low == pytest.approx(pct.high - pct.low)
+
+
+def test_paired_difference_of_fids_shares_the_resamples():
+    ref, gen = _gauss(2000, seed=1), _gauss(300, shift=0.3, seed=2)
+    mu, sigma = feature_stats(ref)
+    a = bs.fid_stat(gen, mu, sigma)
+    b = bs.fid_stat(gen + 0.2, mu, sigma)  # the same images, shifted: a is better on every resample
+    diff = bs.interval(lambda c: b(c) - a(c), len(gen), n_boot=50, seed=0)
+    assert diff.low > 0 and diff.contains(diff.estimate)
+    same = bs.interval(lambda c: a(c) - a(c), len(gen), n_boot=50, seed=0)
+    assert same.low == same.high == 0.0

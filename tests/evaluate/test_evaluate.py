@@ -94,3 +94,54 @@ def test_bootstrap_intervals_are_recorded_and_deterministic(toy_set):
     assert ci["fid"]["low"] < ci["fid"]["high"] and ci["fid"]["level"] == 0.9 and ci["fid"]["n_boot"] == 50
     assert run("b.json")["intervals"] == ci
     assert _run(toy_set, toy_set / "gen", "c.json", attrs)["intervals"] == {}  # n_boot absent: off
+
+
+def test_per_image_arrays_and_named_intervals(toy_set):
+    """per_image.npz beside metrics.json holds what a paired claim resamples, in prompt order."""
+    gen = toy_set / "gen"
+    _copy_images(toy_set / "reference", gen, transform=lambda a: (a // 2).astype(np.uint8))
+    rec = evaluate(gen, toy_set / "reference", toy_set / "prompts.jsonl", "toy", MODELS, toy_set / "cache",
+                   toy_set / "m" / "metrics.json", bootstrap={"n_boot": 20, "method": "basic"})
+    arrays = np.load(toy_set / "m" / "per_image.npz")
+    assert list(arrays["prompt_index"]) == list(range(24)) and arrays["gen_features"].shape[0] == 24
+    assert arrays["value_precision"].mean() == pytest.approx(rec["metrics"]["precision"])
+    assert arrays["value_recall"].mean() == pytest.approx(rec["metrics"]["recall"])
+    assert arrays["value_clip_score"].mean() == pytest.approx(rec["metrics"]["clip_score"], rel=1e-5)
+    pairing = json.loads(str(arrays["pairing"]))
+    assert pairing["n"] == 24 and pairing == rec["pairing"]
+    for name in ("fid", "kid", "precision", "recall", "clip_score"):
+        iv = rec["intervals"][name]
+        assert iv["method"] == "basic" and iv["low"] <= rec["metrics"][name] <= iv["high"], name
+
+
+def test_subset_prompts_score_like_the_smaller_set(toy_set, tmp_path_factory):
+    """evaluation.subset: the first n prompts against the whole set's reference renders score exactly as an
+    n-prompt set would (prompts and renders are prefix-stable)."""
+    from sb2bench.data.prompts import read_prompts, write_prompts
+
+    write_prompts(toy_set / "first12.jsonl", read_prompts(toy_set / "prompts.jsonl")[:12])
+    gen = toy_set / "gen12"
+    gen.mkdir()
+    for i in range(12):
+        img = np.asarray(Image.open(toy_set / "reference" / f"{i:06d}.png"))
+        Image.fromarray((img // 2).astype(np.uint8)).save(gen / f"{i:06d}.png")
+    sub = evaluate(gen, toy_set / "reference", toy_set / "first12.jsonl", "toy", MODELS, toy_set / "cache",
+                   toy_set / "sub.json")
+    small = tmp_path_factory.mktemp("small")
+    write_eval_set(0, 12, small / "prompts.jsonl", small / "reference")
+    alone = evaluate(gen, small / "reference", small / "prompts.jsonl", "toy", MODELS, small / "cache",
+                     small / "alone.json")
+    for k in ("fid", "precision", "recall", "clip_score"):
+        assert sub["metrics"][k] == pytest.approx(alone["metrics"][k], rel=1e-9), k
+
+
+def test_prompts_head_writes_the_subset_and_refuses_too_many(toy_set):
+    from sb2bench.cli import main
+    from sb2bench.data.prompts import read_prompts
+
+    main(["prompts-head", "--prompts", str(toy_set / "prompts.jsonl"), "--n", "5", "--out", str(toy_set / "h.jsonl")],
+         warm=False)
+    assert read_prompts(toy_set / "h.jsonl") == read_prompts(toy_set / "prompts.jsonl")[:5]
+    with pytest.raises(SystemExit, match="fewer than the 99"):
+        main(["prompts-head", "--prompts", str(toy_set / "prompts.jsonl"), "--n", "99", "--out",
+              str(toy_set / "x.jsonl")], warm=False)
