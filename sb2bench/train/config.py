@@ -11,12 +11,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from sb2bench.hashing import sha256_json
+from sb2bench._infra.hashing import sha256_json
 
 SCHEMES = ("full", "lora")
 CLIP_MODES = ("none", "clamped", "unclamped")
 SCHEDULES = ("constant", "linear", "cosine")
-HPS_VERSIONS = ("v2.0", "v2.1")  # sb2bench.metrics.hps.HPS_VERSIONS (not imported: it loads torch)
+HPS_VERSIONS = ("v2.0", "v2.1")  # sb2bench.evaluate.metrics.hps.HPS_VERSIONS (not imported: it loads torch)
 REG_LOSSES = ("mse_latent", "mse_pixel")
 WEIGHTINGS = ("one_minus_alpha_bar", "constant")
 LORA_LOSS_WEIGHTINGS = ("alpha_bar", "none")
@@ -260,7 +260,7 @@ TOY_OVERRIDES: dict[str, Any] = {
 
 def run_keys_table() -> str:
     """Markdown table of every run-config key: default and the comment beside it in ``TrainConfig``
-    (one source of truth for the README's 'Training run keys')."""
+    (one source of truth for the 'Training run keys' table in docs/training.md)."""
     import inspect
     import re
 

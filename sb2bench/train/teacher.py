@@ -1,6 +1,6 @@
 """The two teachers of VSD: the frozen teacher (eps_phi) and the LoRA teacher (eps_psi, trained).
 
-Two layouts, chosen by the run key ``teacher_unet``; both compute the same numbers (tests/test_train_speed.py):
+Two layouts, chosen by the run key ``teacher_unet``; both compute the same numbers (tests/train/test_train_speed.py):
 
 * ``split`` (default, :class:`SplitTeacher`): the frozen teacher is its own plain UNet, copied before the
   LoRA is injected, in eval mode and without gradients; the LoRA teacher is a second UNet carrying the
@@ -21,6 +21,7 @@ from contextlib import contextmanager
 
 import torch
 
+from sb2bench.models import zoo
 from sb2bench.train import lora
 from sb2bench.train.config import TEACHER_UNETS, TrainConfig
 
@@ -100,8 +101,6 @@ def build_teacher(cfg: TrainConfig, unet=None) -> _Teacher:
     """The teacher pair per ``cfg.teacher_unet``, from ``unet`` (default: the teacher's UNet from the zoo).
     The LoRA's random init is drawn here, after the copy, so both layouts draw the same numbers."""
     if unet is None:
-        from sb2bench import zoo
-
         unet = zoo.load_unet(cfg.teacher)
     if cfg.teacher_unet not in TEACHER_UNETS:
         raise ValueError(f"train config key 'teacher_unet' is {cfg.teacher_unet!r}; choose one of {list(TEACHER_UNETS)}")
