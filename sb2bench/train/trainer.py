@@ -135,7 +135,7 @@ def _replicated(p: Parts) -> list[torch.Tensor]:
 
 def _save(p: Parts, root: Path, step: int) -> None:
     """Every rank calls this (each micro-batch's random stream is gathered, in slot order); rank 0 alone writes."""
-    gens = [g for rank in distributed.gather(torch.stack([g.get_state() for g in p.gens])) for g in rank]
+    gens = [g.clone() for rank in distributed.gather(torch.stack([g.get_state() for g in p.gens])) for g in rank]
     if not distributed.is_main():
         return
     tensors = {"student": lora.trainable_state(p.student), "lora_teacher": lora.trainable_state(p.teacher.unet)}
@@ -177,7 +177,7 @@ def _restore(p: Parts, path: Path) -> int:
     slots = state.get("gen_slots") or state.get("gen_ranks") or [state["gen"]]  # gen_ranks: before accumulation
     first = distributed.rank() * len(p.gens)
     for g, saved_state in zip(p.gens, slots[first:first + len(p.gens)]):
-        g.set_state(saved_state)
+        g.set_state(saved_state.contiguous().clone())  # a whole tensor of its own: set_state reads raw bytes
     torch.set_rng_state(state["torch_rng"])
     p.nonfinite_skips = state["nonfinite_skips"]
     return meta["step"]
