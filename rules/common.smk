@@ -17,6 +17,7 @@ from sb2bench.runs import (  # noqa: E402
     train_prompts, uses_shared_reg_pairs, warmup_dir)
 from sb2bench.train.warmup import warmup_job_config  # noqa: E402
 from sb2bench.plan.batch import plan_batches, train_gpus  # noqa: E402
+from sb2bench.plan.weights import check_weights  # noqa: E402
 from sb2bench.merges import input_spec, lam_name, merge_out, merge_system_name, merge_systems  # noqa: E402
 from sb2bench.train.launch import launch_shell  # noqa: E402
 from sb2bench.warm import set_for_jobs as set_warm_for_jobs  # noqa: E402
@@ -24,6 +25,8 @@ from sb2bench.warm import set_for_jobs as set_warm_for_jobs  # noqa: E402
 config["training"]["runs"] = expand_seed_replicas(config)  # a run's further seeds are runs of their own
 check_config(config)
 check_models(config)
+# every model resolved offline before any job; all missing pieces listed with their fetch commands (a dry run warns)
+check_weights(config, f"results/{config['world']}", warn_only=workflow.dryrun)
 
 set_warm_for_jobs(config["resources"]["warm_interpreter"])  # jobs' sb2bench commands fork a warm interpreter
 

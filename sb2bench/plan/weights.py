@@ -20,13 +20,15 @@ from sb2bench import zoo
 from sb2bench.config import ConfigError
 from sb2bench.runs import resolve_run
 
-# The files a diffusers component needs: (config file, alternative weight files).
+# The files a diffusers component needs, as groups of (preferred file, alternatives): one file of each group.
+_WEIGHTS = ("diffusion_pytorch_model.safetensors", ("diffusion_pytorch_model.bin",))
 COMPONENTS = {
-    "unet": ("config.json", ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")),
-    "vae": ("config.json", ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")),
-    "text_encoder": ("config.json", ("model.safetensors", "pytorch_model.bin")),
-    "tokenizer": ("vocab.json", ("merges.txt",)),
-    "scheduler": ("scheduler_config.json", ()),
+    "unet": [("config.json", ()), _WEIGHTS],
+    "vae": [("config.json", ()), _WEIGHTS],
+    "text_encoder": [("config.json", ()), ("model.safetensors", ("pytorch_model.bin",))],
+    # zoo.load_tokenizer: vocab.json + merges.txt, or tokenizer.json; tokenizer_config.json holds the pad token
+    "tokenizer": [("tokenizer_config.json", ()), ("vocab.json", ("tokenizer.json",)), ("merges.txt", ("tokenizer.json",))],
+    "scheduler": [("scheduler_config.json", ())],
 }
 PIPELINE = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 OPEN_CLIP_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")  # open_clip tries them in order
@@ -110,11 +112,7 @@ def _missing_files(repo: str, revision: str | None, groups: list[tuple[str, tupl
 
 
 def _component_groups(prefix: str, component: str) -> list[tuple[str, tuple[str, ...]]]:
-    config_file, weights = COMPONENTS[component]
-    groups = [(f"{prefix}{config_file}", ())]
-    if weights:
-        groups.append((f"{prefix}{weights[0]}", tuple(f"{prefix}{w}" for w in weights[1:])))
-    return groups
+    return [(prefix + first, tuple(prefix + a for a in alts)) for first, alts in COMPONENTS[component]]
 
 
 def open_clip_repo(arch: str, tag: str) -> str | None:
@@ -161,8 +159,12 @@ def _check(need: Need, retrained_toy: bool, cache_dir: str | None) -> list[Missi
     miss = lambda what, fetch: [Missing(need.key, spec, what, fetch)]  # noqa: E731
     if need.kind == "open_clip":
         arch, sep, tag = spec.partition(":")
-        if arch == "toy" or not sep:
-            return _check(Need(need.key, spec, "file"), retrained_toy, cache_dir) if arch == "toy" else []
+        if arch == "toy":
+            return _check(Need(need.key, spec, "model"), retrained_toy, cache_dir)
+        if not sep:  # a local open_clip folder, or a bare architecture (a toy stand-in without checkpoint)
+            is_path = "/" in spec or spec.startswith((".", "~"))
+            return miss(f"open_clip folder {spec}", f"copy the folder to {spec}") if is_path and not Path(
+                os.path.expanduser(spec)).exists() else []
         if tag.startswith(("/", ".", "~")):
             path = Path(os.path.expanduser(tag))
             return [] if path.is_file() else miss(f"open_clip checkpoint file {path}",
@@ -225,12 +227,20 @@ def missing_weights(config: dict, results: str = "results/real", cache_dir: str 
     return out
 
 
-def check_weights(config: dict, results: str = "results/real", cache_dir: str | None = None) -> None:
-    """Refuse a config whose models are not all here, listing every missing piece with its fetch command."""
+def check_weights(config: dict, results: str = "results/real", cache_dir: str | None = None,
+                  warn_only: bool = False) -> list[Missing]:
+    """Refuse a config whose models are not all here, listing every missing piece with its fetch command
+    (``warn_only``: print the list to stderr instead, as a dry run does). Returns the missing pieces."""
+    import sys
+
     missing = missing_weights(config, results, cache_dir)
     if missing:
         lines = [f"- {m.key} = {m.spec}: missing {m.what}\n    fetch: {m.fetch}" for m in missing]
         cache = cache_dir or os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME") or "~/.cache/huggingface"
-        raise ConfigError(f"{len(missing)} model weight(s) are missing (checked offline; Hugging Face cache: "
-                          f"{cache}). Fetch them on a machine with internet, then copy the cache here or set "
-                          f"HF_HOME to it (docs/paper_scale.md):\n" + "\n".join(lines))
+        text = (f"{len(missing)} model weight(s) are missing (checked offline; Hugging Face cache: {cache}). Fetch "
+                f"them on a machine with internet, then copy the cache here or set HF_HOME to it "
+                f"(docs/paper_scale.md):\n" + "\n".join(lines))
+        if not warn_only:
+            raise ConfigError(text)
+        print(f"WARNING (a real run stops here): {text}", file=sys.stderr)
+    return missing
