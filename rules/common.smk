@@ -26,7 +26,7 @@ config["training"]["runs"] = expand_seed_replicas(config)  # a run's further see
 check_config(config)
 check_models(config)
 # every model resolved offline before any job; all missing pieces listed with their fetch commands (a dry run warns)
-check_weights(config, f"results/{config['world']}", warn_only=workflow.dryrun)
+check_weights(config, f"results/{config['world']}", warn_only=workflow.output_settings.dryrun)
 
 set_warm_for_jobs(config["resources"]["warm_interpreter"])  # jobs' sb2bench commands fork a warm interpreter
 
