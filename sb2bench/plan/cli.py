@@ -12,8 +12,8 @@ def profile_gpus(profile: str | Path | None) -> tuple[int | None, int | None]:
     what sets the GPUs of a training job, as Snakemake will apply them."""
     import yaml
 
-    if not profile:
-        return None, None
+    if not profile or (Path(profile) == DEFAULT_PROFILE and not DEFAULT_PROFILE.is_dir()):
+        return None, None  # no profile (an installed package has no profiles/ beside it)
     path = Path(profile) / "config.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"--profile {profile}: no {path}")

@@ -5,7 +5,9 @@ checkpoint (which stores that generator) repeats the uninterrupted run bit for b
 N processes x A accumulation steps, each of the N x A micro-batches of a global batch has its own
 generator (trainer.build_parts seeds it by its place in the global batch), gradients are accumulated
 over a process's micro-batches and averaged over the ranks (distributed.py): the same samples and the
-same update whatever the layout. With one process and one micro-batch all of this is as before.
+same update whatever the layout (a step skipped for a non-finite value stops drawing at the failing
+micro-batch, so after such a skip the layouts' streams part). With one process and one micro-batch all of
+this is as before.
 """
 from __future__ import annotations
 
