@@ -9,8 +9,10 @@ resumes from its latest checkpoint, provided the config's semantic hash is uncha
 Under N processes (``sb2bench train --processes N``, launch.py) every rank trains a replica on its own
 A micro-batches of ``batch_size`` prompts per step, A = the gradient-accumulation steps that make
 N x batch_size x A = ``global_batch_size`` (SBv2: 64 = 16 per GPU x 4 GPUs, or 16 x 4 steps on one GPU),
-with gradients accumulated over the micro-batches and averaged over the ranks (distributed.py, step.py). Rank 0 alone writes the log, samples, checkpoints and the
-export; every rank resumes from the same checkpoint, which stores each rank's random stream.
+with gradients accumulated over the micro-batches and averaged over the ranks (distributed.py, step.py).
+Rank 0 alone writes the log, samples, checkpoints and the export; every rank resumes from the same
+checkpoint, which stores every micro-batch's random stream, so it resumes on any layout of the same
+global batch.
 """
 from __future__ import annotations
 
@@ -164,8 +166,8 @@ def _restore(p: Parts, path: Path) -> int:
         raise ValueError(f"{path} was written with a global batch of {saved} ({world} process(es) x batch_size "
                          f"{p.cfg.batch_size} x {meta.get('accumulation', 1)} accumulation step(s)), this run's is "
                          f"{now} ({distributed.size()} x {p.cfg.batch_size} x {len(p.gens)}): the update and the "
-                         f"random streams depend on it; set global_batch_size to {saved} (any process count that "
-                         f"divides it resumes), or use a new out_dir")
+                         f"random streams depend on it; resume on {world} process(es) (with global_batch_size set: "
+                         f"on any count whose processes x batch_size divides it), or use a new out_dir")
     lora.load_trainable(p.student, tensors["student"], "student")
     lora.load_trainable(p.teacher.unet, tensors["lora_teacher"], "LoRA teacher")
     if p.ema is not None:
