@@ -55,6 +55,7 @@ class Plan:
     mfu_source: str
     gpus_per_train_job: int
     assumptions: list[str] = field(default_factory=list)
+    world: str = "real"
 
     @property
     def total_gpu_hours(self) -> float:
@@ -214,13 +215,15 @@ def make_plan(config: dict, gpus_per_train_job: int, gpu: str = "a100", mfu: flo
         "not counted: timing jobs (Table 8 protocol), merging (CPU-cheap), the toy world's own models "
         "(SD 2.1-base costs are shown for any config)",
     ]
-    return Plan(jobs, gpu, mfu, source, gpus_per_train_job, assumptions)
+    return Plan(jobs, gpu, mfu, source, gpus_per_train_job, assumptions, config["world"])
 
 
 def to_markdown(plan: Plan, config_files: list[str]) -> str:
     lines = [f"# Plan: {' + '.join(config_files) or 'config/default.yaml'}", "",
              f"GPUs per training job: {plan.gpus_per_train_job} (processes {max(1, plan.gpus_per_train_job)}); "
-             f"GPU model for the estimate: {plan.gpu.upper()}; utilisation {plan.mfu:.0%} ({plan.mfu_source}).", "",
+             f"GPU model for the estimate: {plan.gpu.upper()}; utilisation {plan.mfu:.0%} ({plan.mfu_source})."
+             + (" Toy world: the costs below are SD 2.1-base's, an upper bound far above the toy models'."
+                if plan.world == "toy" else ""), "",
              "## Training runs", "",
              "| run | global batch | processes | batch/process | accumulation | PFLOP | GPU-hours | checkpoints GB |"
              " what |", "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
