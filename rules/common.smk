@@ -18,12 +18,16 @@ from sb2bench.plan.runs import (  # noqa: E402
 from sb2bench.train.warmup import warmup_job_config  # noqa: E402
 from sb2bench.plan.merges import input_spec, lam_name, merge_out, merge_system_name, merge_systems  # noqa: E402
 from sb2bench.plan.pairing import full_set_systems, scored_prompts  # noqa: E402
+from sb2bench.plan.batch import plan_batches, train_gpus  # noqa: E402
+from sb2bench.plan.weights import check_weights  # noqa: E402
 from sb2bench.train.launch import launch_shell  # noqa: E402
 from sb2bench._infra.warm import set_for_jobs as set_warm_for_jobs  # noqa: E402
 
 config["training"]["runs"] = expand_seed_replicas(config)  # a run's further seeds are runs of their own
 check_config(config)
 check_models(config)
+# every model resolved offline before any job; all missing pieces listed with their fetch commands (a dry run warns)
+check_weights(config, f"results/{config['world']}", warn_only=workflow.output_settings.dryrun)
 
 set_warm_for_jobs(config["resources"]["warm_interpreter"])  # jobs' sb2bench commands fork a warm interpreter
 
@@ -66,6 +70,22 @@ if GPUS_PER_TRAIN_JOB is None:
     GPUS_PER_TRAIN_JOB = GPUS_PER_JOB
 TIMING = config["timing"]
 REG_PAIRS = config["training"]["reg_pairs"]
+
+
+def resource_value(resources, name):
+    """A resource's value from Snakemake's resources (None when unset)."""
+    value = resources.get(name) if resources is not None else None
+    value = getattr(value, "value", value)
+    return int(value) if isinstance(value, (int, str)) and str(value).isdigit() else None
+
+
+# GPUs (= processes) of a training job as Snakemake will give them: set-resources, capped by --resources gpu
+TRAIN_GPUS = train_gpus(
+    config,
+    resource_value(workflow.global_resources, "gpu"),
+    resource_value(workflow.resource_settings.overwrite_resources.get("train_run"), "gpu"),
+)
+BATCHES = plan_batches(config, RESULTS, TRAIN_GPUS)  # every run's global batch, refused here if it cannot be kept
 WARMUPS = lora_warmups(config, RESULTS, GPUS_PER_TRAIN_JOB)  # warm-up key -> the runs that share it
 RUN_WARMUP = {name: key for key, names in WARMUPS.items() for name in names}
 

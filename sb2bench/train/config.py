@@ -34,7 +34,7 @@ NON_SEMANTIC = ("threads", "checkpoint_every", "checkpoint_total_limit", "log_ev
 
 
 # Keys added after runs existed (the optional losses of issue 4): hashed only when set.
-LATER_KEYS = ("hps_loss_weight", "hps_model", "hps_checkpoint", "hps_version", "hps_schedule",
+LATER_KEYS = ("global_batch_size", "hps_loss_weight", "hps_model", "hps_checkpoint", "hps_version", "hps_schedule",
               "reg_weight", "reg_pairs", "reg_batch_size", "reg_loss")
 
 
@@ -50,7 +50,10 @@ class TrainConfig:
     scheme: str = "full"                   # "full" fine-tune (Model A) or "lora" student (Model B)
     seed: int = 0
     max_steps: int = 1000                  # student updates (SBv2: not stated)
-    batch_size: int = 16                   # per process (SBv2: 16 per GPU x 4)
+    batch_size: int = 16                   # per process and micro-batch (SBv2: 16 per GPU x 4)
+    global_batch_size: int = 0             # prompts per student update over all processes and accumulation
+    #                                        steps (SBv2: 64); processes x batch_size x accumulation must equal
+    #                                        it, accumulation is chosen to fit; 0 = processes x batch_size
     # -- student optimiser
     student_lr: float = 1e-6               # SBv2 §5.1
     student_lora_rank: int = 256           # SBv2 §5.1 (scheme B)
@@ -183,6 +186,8 @@ class TrainConfig:
              f"is required with reg_weight={self.reg_weight}: build a pairs folder with `sb2bench train-reg-pairs`, "
              f"or set reg_weight to 0")
         need(self.ema_decay is None or 0 < self.ema_decay < 1, "ema_decay", "must be null or in (0, 1)")
+        need(self.global_batch_size >= 0, "global_batch_size",
+             f"must be >= 0 (0 = processes x batch_size; got {self.global_batch_size})")
         need(self.sample_every >= 0, "sample_every", "must be >= 0 (0 = off)")
         need(self.lora_warmup_steps >= 0, "lora_warmup_steps", "must be >= 0 (0 = off, the paper's setting)")
         need(self.checkpoint_total_limit is None or self.checkpoint_total_limit >= 1, "checkpoint_total_limit",
@@ -194,6 +199,29 @@ class TrainConfig:
             v = getattr(self, key)
             need(isinstance(v, list) and v and all(isinstance(s, str) for s in v), key,
                  "must be a non-empty list of module names, e.g. ['to_q', 'to_k', 'to_v', 'to_out.0']")
+
+    def accumulation(self, processes: int) -> int:
+        """Micro-batches each process runs per student update, so that processes x batch_size x accumulation
+        = global_batch_size on any process count (1 when global_batch_size is 0). A global batch the count
+        cannot divide is refused with the numbers and the batch sizes that would fit."""
+        processes = max(1, processes)
+        per_update = processes * self.batch_size
+        if self.global_batch_size == 0:
+            return 1
+        if self.global_batch_size % per_update == 0:
+            return self.global_batch_size // per_update
+        fits = [b for b in range(1, self.global_batch_size + 1)
+                if self.global_batch_size % (processes * b) == 0][-3:]
+        hint = (f"set batch_size to one of {fits} (each divides {self.global_batch_size} / {processes} "
+                f"processes)" if fits else f"use a process count that divides {self.global_batch_size}")
+        raise ValueError(f"train config key 'global_batch_size': {self.global_batch_size} is not a multiple of "
+                         f"{processes} process(es) x batch_size {self.batch_size} = {per_update}, so no "
+                         f"gradient-accumulation count fits; {hint}, or change the GPUs per training job "
+                         f"(resources.gpus_per_train_job, the profile's gpu resource)")
+
+    def global_batch(self, processes: int) -> int:
+        """Prompts per student update on ``processes`` processes (after :meth:`accumulation`'s check)."""
+        return max(1, processes) * self.batch_size * self.accumulation(processes)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -104,8 +104,11 @@ def save(p: Parts, out: str | Path, seconds: float) -> Path:
 
     acc = p.accelerator
     tensors = {TENSORS: lora.trainable_state(p.teacher.unet)}
-    state = {"opt_lora": p.opt_lora.state_dict(), "lr_lora": p.lr_lora.state_dict(), "gen": p.gen.get_state(),
+    gens = p.gens or [p.gen]  # one stream per micro-batch (global_batch_size with accumulation)
+    state = {"opt_lora": p.opt_lora.state_dict(), "lr_lora": p.lr_lora.state_dict(), "gen": gens[0].get_state(),
              "nonfinite_skips": p.nonfinite_skips}
+    if len(gens) > 1:
+        state["gen_slots"] = [g.get_state() for g in gens]
     meta = record(format=FORMAT, key=warmup_key(p.cfg), config=warmup_config(p.cfg), steps=p.cfg.lora_warmup_steps,
                   wall_seconds=round(seconds, 1), world_size=1, device=acc.device.type,
                   mixed_precision=acc.mixed_precision, **_identities(p.cfg))
@@ -155,6 +158,7 @@ def load(p: Parts, folder: str | Path) -> dict[str, Any]:
     lora.load_trainable(p.teacher.unet, tensors[TENSORS], f"LoRA teacher of {Path(folder) / META}")
     p.opt_lora.load_state_dict(state["opt_lora"])
     p.lr_lora.load_state_dict(state["lr_lora"])
-    p.gen.set_state(state["gen"])
+    for g, saved in zip(p.gens or [p.gen], state.get("gen_slots") or [state["gen"]]):
+        g.set_state(saved)
     p.nonfinite_skips = state["nonfinite_skips"]
     return meta

@@ -166,3 +166,18 @@ def test_paper_dag_dry_run_plans_every_training_run(paper):
     assert planned >= RUNS, sorted(RUNS - planned)
     assert re.search(r"^train_run\s+%d\b" % len(RUNS), out, re.M), out[-3000:]
     assert "reg_pairs" in out and "merge_students" in out
+
+
+def test_paper_dag_refuses_a_gpu_count_that_cannot_keep_the_global_batch(paper):
+    """3 GPUs per training job: 64 is no multiple of 3 x 16, so the workflow stops at parse time, before any job,
+    naming the runs and the numbers (1, 2 and 4 GPUs plan 64: tests/test_plan.py)."""
+    root, copy, _ = paper
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1"}
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "-s", str(ROOT / "Snakefile"),
+                          "--directory", str(root), "--configfile", str(copy), "--resources", "gpu=3"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    out = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "cannot keep their global batch on 3 process(es)" in out, out[-3000:]
+    assert "'global_batch_size': 64 is not a multiple of 3 process(es) x batch_size 16 = 48" in out
+    assert "train_run" not in out.split("cannot keep")[0]  # no job was planned
