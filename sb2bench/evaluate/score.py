@@ -18,6 +18,7 @@ from PIL import Image
 
 from sb2bench.models import zoo
 from sb2bench._infra.atomic import atomic_file, write_json
+from sb2bench._infra.device import resolve_device
 from sb2bench._infra.hashing import sha256_json, sha256_tree
 from sb2bench.evaluate.metrics.clip_score import folder_clip_score
 from sb2bench.evaluate.metrics.features import load_feature_net
@@ -89,14 +90,6 @@ def intervals(ref_f: np.ndarray, gen_f: np.ndarray, per_image: dict[str, np.ndar
     return {name: {kk: vv for kk, vv in iv.as_dict().items() if kk != "replicates"} for name, iv in out.items()}
 
 
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("evaluation.device is 'cuda' but torch sees no GPU; use 'auto' or 'cpu'")
-    return device
-
-
 def evaluate(images: Path, reference: Path, prompts_file: Path, protocol: str, models: dict,
              cache_dir: Path, out: Path, attributes: Path | None = None, device: str = "cpu",
              bootstrap: dict | None = None) -> dict:
@@ -104,7 +97,7 @@ def evaluate(images: Path, reference: Path, prompts_file: Path, protocol: str, m
 
     ``attributes``: the set's attribute-accuracy JSON (toy world), copied in rather than recomputed."""
     t0 = time.time()
-    device = resolve_device(device)
+    device = resolve_device(device, "evaluation.device")
     block = protocol_block(protocol)
     prompts = read_prompts(prompts_file)
     size = (block["resize"]["size"],) * 2 if block["resize"] else None

@@ -3,5 +3,5 @@
 Modules: config (JSON-Schema validation with defaults plus the checks a schema cannot express), errors
 (ConfigError, raised by every check), runs (training runs and the systems their students become),
 merges (merge sweeps: a λ grid of interpolated systems), figures (which systems and runs each report
-figure draws).
+figure draws), paths (the one owner of result paths and of a student folder's layout).
 """

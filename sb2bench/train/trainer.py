@@ -41,9 +41,9 @@ from sb2bench.train.teacher import SharedTeacher
 def _accelerator(cfg: TrainConfig):
     from accelerate import Accelerator
 
-    cuda = torch.cuda.is_available() if cfg.device == "auto" else cfg.device == "cuda"
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("train config key 'device' is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
+    from sb2bench._infra.device import resolve_device
+
+    cuda = resolve_device(cfg.device, "train config key 'device'") == "cuda"
     precision = ("bf16" if cuda else "no") if cfg.mixed_precision == "auto" else cfg.mixed_precision
     if precision == "bf16" and not cuda:
         raise ValueError("train config key 'mixed_precision': bf16 autocast is for CUDA here; use 'auto' or 'no' on CPU")

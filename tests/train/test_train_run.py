@@ -93,11 +93,11 @@ def test_lora_student_round_trips_through_diffusers(tiny_pipeline_dir, tmp_path)
     assert (want - plain).abs().max() > 1e-4, "the LoRA student did not learn anything"
     assert torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
     # the folder describes itself (lora_config.json), so the sampler and merges fuse it without the config
-    from sb2bench.merge.interpolate import load_input
+    from sb2bench.models.lora import load_fused_unet
     from sb2bench.sample.generate import SystemSpec, load_system
 
     with torch.no_grad():
-        assert torch.allclose(load_input(str(final)).eval()(x, t, c).sample, want, atol=1e-5)
+        assert torch.allclose(load_fused_unet(str(final)).eval()(x, t, c).sample, want, atol=1e-5)
         system = load_system(SystemSpec(name="s", pipeline=str(tiny_pipeline_dir), kind="onestep",
                                         unet=str(final), unet_subfolder=None))
         assert torch.allclose(system.unet(x, t, c).sample, want, atol=1e-5)
