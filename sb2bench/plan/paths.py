@@ -16,6 +16,7 @@ A student folder (``results/{world}/runs/{run}/student``)::
 """
 from __future__ import annotations
 
+STUDENT = "student"          # a run's final folder, beside its checkpoints/ and log.csv
 UNET = "unet"                # a pipeline's UNet subfolder; a full student's weights
 UNET_EMA = "unet_ema"        # a full student's EMA weights
 LORA_EMA = "ema"             # a LoRA student's EMA adapter folder
@@ -50,7 +51,7 @@ def run_dir(results: str, name: str) -> str:
 
 
 def student_dir(results: str, name: str) -> str:
-    return f"{run_dir(results, name)}/student"
+    return f"{run_dir(results, name)}/{STUDENT}"
 
 
 def reg_pairs_dir(results: str) -> str:

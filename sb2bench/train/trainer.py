@@ -22,7 +22,9 @@ from pathlib import Path
 import torch
 
 from sb2bench.models import zoo
+from sb2bench._infra.device import resolve_device
 from sb2bench.data.prompts import read_prompts
+from sb2bench.plan.paths import STUDENT
 from sb2bench.train import checkpoint, distributed, lora, warmup
 from sb2bench.train.clip_guidance import ClipScorer, load_decoder
 from sb2bench.train.config import TrainConfig
@@ -40,8 +42,6 @@ from sb2bench.train.teacher import SharedTeacher
 
 def _accelerator(cfg: TrainConfig):
     from accelerate import Accelerator
-
-    from sb2bench._infra.device import resolve_device
 
     cuda = resolve_device(cfg.device, "train config key 'device'") == "cuda"
     precision = ("bf16" if cuda else "no") if cfg.mixed_precision == "auto" else cfg.mixed_precision
@@ -226,7 +226,7 @@ def run(config: dict | TrainConfig, out_dir: str | Path) -> Path:
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     cfg.validate()
     out, t0 = Path(out_dir), time.time()
-    final, ckpt_root = out / "student", out / "checkpoints"
+    final, ckpt_root = out / STUDENT, out / "checkpoints"
     if final.exists() and (final / "provenance.json").exists():
         done = json.loads((final / "provenance.json").read_text())
         if done.get("config_hash") == cfg.semantic_hash():
