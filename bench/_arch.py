@@ -100,7 +100,7 @@ def check_sd21_params() -> dict:
 
 def resolve_device(device: str) -> str:
     """The evaluation's device rule (auto = the GPU when there is one), as a command-line error."""
-    from sb2bench.evaluate.score import resolve_device as _resolve
+    from sb2bench._infra.device import resolve_device as _resolve
 
     try:
         return _resolve(device)

@@ -27,7 +27,7 @@ from PIL import Image  # noqa: E402
 
 from sb2bench.models import zoo  # noqa: E402
 from sb2bench._infra.atomic import atomic_file, write_json  # noqa: E402
-from sb2bench.evaluate.score import resolve_device  # noqa: E402
+from sb2bench._infra.device import resolve_device  # noqa: E402
 from sb2bench.evaluate.hps_benchmark import folder_hps  # noqa: E402
 from sb2bench.evaluate.metrics.clip_score import folder_clip_score  # noqa: E402
 from sb2bench.evaluate.metrics.features import load_feature_net  # noqa: E402

@@ -10,11 +10,12 @@ from snakemake.utils import validate
 validate(config, schema="../schemas/config.schema.yaml")
 
 sys.path.insert(0, workflow.basedir)
-from sb2bench.plan.config import check_config, check_models  # noqa: E402
+from sb2bench.plan.config import prepare_config  # noqa: E402
 from sb2bench.evaluate.protocol import HPS_STYLES, protocol_block  # noqa: E402
+from sb2bench.plan.paths import (  # noqa: E402
+    reg_pairs_dir, results_dir, student_dir, toy_cache_dir, toy_hub_dir, warmup_dir)
 from sb2bench.plan.runs import (  # noqa: E402
-    expand_seed_replicas, lora_warmups, reg_pairs_dir, resolve_run, run_system, seed_groups, student_dir,
-    train_prompts, uses_shared_reg_pairs, warmup_dir)
+    lora_warmups, resolve_run, run_system, seed_groups, train_prompts, uses_shared_reg_pairs)
 from sb2bench.train.warmup import warmup_job_config  # noqa: E402
 from sb2bench.plan.merges import input_spec, lam_name, merge_out, merge_system_name, merge_systems  # noqa: E402
 from sb2bench.plan.pairing import full_set_systems, scored_prompts  # noqa: E402
@@ -23,20 +24,19 @@ from sb2bench.plan.weights import check_weights  # noqa: E402
 from sb2bench.train.launch import launch_shell  # noqa: E402
 from sb2bench._infra.warm import set_for_jobs as set_warm_for_jobs  # noqa: E402
 
-config["training"]["runs"] = expand_seed_replicas(config)  # a run's further seeds are runs of their own
-check_config(config)
-check_models(config)
+prepare_config(config)  # seed replicas expanded, semantic checks and models checked, as outside Snakemake
 # every model resolved offline before any job; all missing pieces listed with their fetch commands (a dry run warns)
-check_weights(config, f"results/{config['world']}", warn_only=workflow.output_settings.dryrun)
+check_weights(config, results_dir(config['world']), warn_only=workflow.output_settings.dryrun)
 
 set_warm_for_jobs(config["resources"]["warm_interpreter"])  # jobs' sb2bench commands fork a warm interpreter
 
 WORLD = config["world"]
-RESULTS = f"results/{WORLD}"
+RESULTS = results_dir(WORLD)
 REPORTS = f"reports/{WORLD}"
 LOGS = f"logs/{WORLD}"
 BENCH = f"benchmarks/{WORLD}"
-TOY_HUB = "results/toy/hub"
+TOY_HUB = toy_hub_dir()
+TOY_CACHE = toy_cache_dir()
 CONDA_ENV = "../envs/sb2bench.yaml"
 HUB_FOLDERS = {
     "tokenizer": "tokenizer-toy",

@@ -10,7 +10,7 @@ rule toy_train_component:
         directory(f"{TOY_HUB}/{{hubfolder}}"),
     params:
         hub=output_parent,
-        cache="results/toy/cache",
+        cache=TOY_CACHE,
         component=hub_component,
         training=hub_component_params,
     threads: 2

@@ -18,6 +18,7 @@ from PIL import Image
 
 from sb2bench.models import zoo
 from sb2bench._infra.atomic import atomic_file, write_json
+from sb2bench._infra.device import resolve_device
 from sb2bench._infra.hashing import sha256_file, sha256_json, sha256_tree
 from sb2bench.evaluate.metrics.bootstrap import per_image_path, precision_recall_indicators
 from sb2bench.evaluate.metrics.clip_score import folder_clip_score
@@ -118,14 +119,6 @@ def write_per_image(path: Path, prompts: list[dict], ref_f: np.ndarray, gen_f: n
         np.savez(f, **arrays)
 
 
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("evaluation.device is 'cuda' but torch sees no GPU; use 'auto' or 'cpu'")
-    return device
-
-
 def evaluate(images: Path, reference: Path, prompts_file: Path, protocol: str, models: dict,
              cache_dir: Path, out: Path, attributes: Path | None = None, device: str = "cpu",
              bootstrap: dict | None = None) -> dict:
@@ -133,7 +126,7 @@ def evaluate(images: Path, reference: Path, prompts_file: Path, protocol: str, m
 
     ``attributes``: the set's attribute-accuracy JSON (toy world), copied in rather than recomputed."""
     t0 = time.time()
-    device = resolve_device(device)
+    device = resolve_device(device, "evaluation.device")
     block = protocol_block(protocol)
     prompts = read_prompts(prompts_file)
     size = (block["resize"]["size"],) * 2 if block["resize"] else None

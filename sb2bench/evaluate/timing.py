@@ -21,21 +21,14 @@ import torch
 
 from sb2bench._infra.atomic import atomic_file, write_json
 from sb2bench._infra.provenance import record
-from sb2bench.sample.generate import SystemSpec, load_system, resolve_runtime, runtime_record, sample_latents
+from sb2bench._infra.device import resolve_runtime
+from sb2bench.sample.generate import SystemSpec, load_system, runtime_record, sample_latents
 
 PROMPT = "a photo of a red circle on a white background"
 PROTOCOL = {"source": "[SBv2 §7.5] / Table 8", "batch_size": 1,
             "timed": "text encoder + UNet (all steps, CFG batched, scheduler) + VAE decode; PNG encoding excluded",
             "repeat": "warm-up passes, then the timed inferences, synchronised before and after",
             "statistic": "mean and sample standard deviation over repeats of (repeat seconds / runs)"}
-
-
-def resolve_dtype(device: str, dtype: str) -> tuple[str, torch.dtype]:
-    """auto: fp16 on CUDA as in the paper, fp32 on the CPU."""
-    dev, _ = resolve_runtime(device, "float32")
-    if dtype == "auto":
-        dtype = "float16" if dev == "cuda" else "float32"
-    return resolve_runtime(dev, dtype)
 
 
 def hardware(device: str) -> dict:
@@ -80,7 +73,7 @@ def time_system(spec: SystemSpec, out: str | Path, warmup: int = 5, runs: int = 
                          f"see config key timing")
     if threads:
         torch.set_num_threads(threads)
-    dev, dt = resolve_dtype(device, dtype)
+    dev, dt = resolve_runtime(device, dtype, "timing")  # dtype auto: fp16 on CUDA as in the paper
     t_load = time.perf_counter()
     system = load_system(spec, dev, dt)
     load_s = time.perf_counter() - t_load

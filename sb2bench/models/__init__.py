@@ -1,5 +1,5 @@
 """Models of every origin (toy hub, Hugging Face, local folders).
 
 Modules: zoo (one resolver for every model spec the suite uses, and loaders that work whatever the
-origin).
+origin), lora (a LoRA student folder read and fused into its base UNet, for sampling and merging).
 """

@@ -3,6 +3,7 @@
 Modules:
   config    JSON-Schema validation with defaults plus the checks a schema cannot express
   errors    ConfigError, raised by every check
+  paths     the one owner of result paths and of a student folder's layout
   runs      training runs and the systems their students become
   merges    merge sweeps: a λ grid of interpolated systems
   figures   which systems and runs each report figure draws

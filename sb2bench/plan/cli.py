@@ -53,10 +53,11 @@ def cmd_plan(a: argparse.Namespace) -> None:
 
 def cmd_check_weights(a: argparse.Namespace, config: dict | None = None) -> None:
     from sb2bench.plan.batch import planning_config
+    from sb2bench.plan.paths import config_results
     from sb2bench.plan.weights import check_weights, needs
 
     config = config or planning_config(*a.configfile)
-    results = f"results/{config['world']}"
+    results = config_results(config)
     check_weights(config, results)
     print(f"all {len(needs(config, results))} models of the config are here (checked offline)")
 

@@ -41,9 +41,15 @@ def validate_config(config: dict, schema_path: Path = SCHEMA) -> dict:
         e = errors[0]
         raise ConfigError(f"config key {_key(e.absolute_path)}: {e.message}. "
                           f"See schemas/config.schema.yaml for allowed values.")
+    return prepare_config(config)
+
+
+def prepare_config(config: dict) -> dict:
+    """After schema validation with defaults (here, or Snakemake's ``validate`` in rules/common.smk): expand
+    seed replicas into runs of their own, then the semantic and model checks. In place; returns ``config``."""
     from sb2bench.plan.runs import expand_seed_replicas
 
-    config["training"]["runs"] = expand_seed_replicas(config)  # as the workflow does (rules/common.smk)
+    config["training"]["runs"] = expand_seed_replicas(config)  # a run's further seeds are runs of their own
     check_config(config)
     check_models(config)
     return config
@@ -72,9 +78,10 @@ def check_config(config: dict) -> None:
         raise ConfigError(f"config key teacher_sampling.dtype: {ts['dtype']} needs a GPU; use float32 with device cpu")
     check_evaluation(config)
     from sb2bench.plan.merges import check_merges, merge_systems
+    from sb2bench.plan.paths import config_results
     from sb2bench.plan.runs import check_runs
 
-    results = f"results/{config['world']}"  # the workflow's RESULTS
+    results = config_results(config)
     check_runs(config, results)
     check_merges(config)
     merged = set(merge_systems(config, results))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sb2bench.plan.merges import merge_systems
+from sb2bench.plan.paths import config_results
 from sb2bench.plan.batch import BatchPlan, plan_batches
 from sb2bench.plan.runs import resolve_run, run_system, uses_shared_reg_pairs
 from sb2bench.train.config import TrainConfig
@@ -151,7 +152,7 @@ def _sample_gflop(system: dict) -> float:
 
 
 def make_plan(config: dict, gpus_per_train_job: int, gpu: str = "a100", mfu: float | None = None) -> Plan:
-    results = f"results/{config['world']}"
+    results = config_results(config)
     if mfu is None:
         found = measured_mfu()
         mfu, source = found if found else (DEFAULT_MFU, "ASSUMED (no GPU measurement in reports/bench/ yet: run "

@@ -8,19 +8,16 @@ run, and the qualitative grid the first evaluated systems.
 from __future__ import annotations
 
 from sb2bench.plan.merges import merge_systems
-from sb2bench.plan.runs import run_dir, run_system, student_dir
+from sb2bench.plan.paths import config_results, run_dir, student_dir
+from sb2bench.plan.runs import run_system
 
 QUALITATIVE_DEFAULT_ROWS = 8  # rows of the qualitative grid when figures.qualitative.systems is empty
-
-
-def _results(config: dict) -> str:
-    return f"results/{config['world']}"  # the workflow's RESULTS
 
 
 def evaluated_systems(config: dict) -> dict[str, dict]:
     """Every system that is sampled and scored, in workflow order: sampled, evaluated runs, merges."""
     systems = {s["name"]: s for s in config["teacher_sampling"]["systems"]}
-    results = _results(config)
+    results = config_results(config)
     systems.update({r["name"]: run_system(config, r, results) for r in config["training"]["runs"]
                     if r.get("evaluate", True)})
     systems.update(merge_systems(config, results))

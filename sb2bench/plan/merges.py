@@ -1,13 +1,14 @@
 """Merge sweeps declared in config: θ = λ·θ_A + (1 − λ)·θ_B on a λ grid, each merge a one-step system.
 
 An input is ``run:NAME`` (a training run's student: its EMA weights when it has them; a LoRA student
-is fused into its base by ``sb2bench.merge.interpolate``) or any model spec of a UNet (e.g. ``toy:sd-toy-turbo``
+is fused into its base by ``sb2bench.models.lora``) or any model spec of a UNet (e.g. ``toy:sd-toy-turbo``
 for Figure 3's SD-Turbo end). The merged systems take the pipeline (VAE, text encoder, scheduler) of
 ``pipeline`` or, by default, of input A.
 """
 from __future__ import annotations
 
-from sb2bench.plan.runs import merged_keys, run_system, student_dir
+from sb2bench.plan.paths import merge_dir, student_dir, student_weights
+from sb2bench.plan.runs import merged_keys, run_system
 
 
 def lam_name(lam: float) -> str:
@@ -19,19 +20,16 @@ def merge_system_name(merge: dict, lam: float) -> str:
 
 
 def merge_out(results: str, merge: dict, lam: float) -> str:
-    return f"{results}/merges/{merge['name']}/lambda-{lam_name(lam)}"
+    return merge_dir(results, merge["name"], lam_name(lam))
 
 
 def input_spec(config: dict, value: str, results: str) -> str:
-    """The folder/spec merge.load_input reads for a merge input."""
+    """The folder/spec sb2bench.models.lora.load_fused_unet reads for a merge input."""
     if not value.startswith("run:"):
         return value
     run = {r["name"]: r for r in config["training"]["runs"]}[value[4:]]
     keys = merged_keys(config, run)
-    base = student_dir(results, run["name"])
-    if keys.get("scheme", "full") == "full":
-        return f"{base}/unet_ema" if keys.get("ema_decay") else f"{base}/unet"
-    return f"{base}/ema" if keys.get("ema_decay") else base
+    return student_weights(student_dir(results, run["name"]), keys.get("scheme", "full"), bool(keys.get("ema_decay")))
 
 
 def input_pipeline(config: dict, value: str, results: str) -> str:

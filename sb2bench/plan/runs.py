@@ -9,26 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sb2bench.plan.paths import TOY_TRAIN_PROMPTS, UNET, reg_pairs_dir, student_dir, student_subfolder
 from sb2bench.train.config import TrainConfig
 from sb2bench.train.warmup import warmup_key
-
-TOY_TRAIN_PROMPTS = "data/train/prompts.jsonl"
-
-
-def run_dir(results: str, name: str) -> str:
-    return f"{results}/runs/{name}"
-
-
-def student_dir(results: str, name: str) -> str:
-    return f"{run_dir(results, name)}/student"
-
-
-def reg_pairs_dir(results: str) -> str:
-    return f"{results}/reg_pairs"
-
-
-def warmup_dir(results: str, key: str) -> str:
-    return f"{results}/warmups/{key}"
 
 
 def uses_shared_reg_pairs(config: dict, run: dict) -> bool:
@@ -89,13 +72,12 @@ def _init(config: dict, run: dict, results: str) -> tuple[str, str, str]:
     init = run["init"]
     if init in ("turbo", "teacher"):
         spec = config["models"][init]
-        return spec, "unet", spec
+        return spec, UNET, spec
     if init.startswith("run:"):
         parent = _runs(config)[init[4:]]
-        pcfg = merged_keys(config, parent)
-        sub = "unet_ema" if pcfg.get("ema_decay") else "unet"
+        sub = student_subfolder("full", bool(merged_keys(config, parent).get("ema_decay")))  # parents are full
         return student_dir(results, parent["name"]), sub, _init(config, parent, results)[2]
-    return init, "unet", init
+    return init, UNET, init
 
 
 def merged_keys(config: dict, run: dict) -> dict:
@@ -145,10 +127,7 @@ def lora_warmups(config: dict, results: str, processes: int) -> dict[str, list[s
 def run_system(config: dict, run: dict, results: str) -> dict:
     """The sampling spec of a run's student (a one-step system)."""
     cfg = TrainConfig.from_dict(resolve_run(config, run, results))
-    if cfg.scheme == "full":
-        sub = "unet_ema" if cfg.ema_decay else "unet"
-    else:
-        sub = "ema" if cfg.ema_decay else None
+    sub = student_subfolder(cfg.scheme, bool(cfg.ema_decay))
     return {"name": run["name"], "label": run.get("label") or run["name"], "kind": "onestep",
             "pipeline": _init(config, run, results)[2], "unet": student_dir(results, run["name"]),
             "unet_subfolder": sub, "steps": 1, "cfg": 1.0, "scheduler": "ddpm", "seed": 0}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sb2bench._infra.atomic import atomic_file
+from sb2bench.plan.paths import results_dir
 from sb2bench.report.claims import Verdict
 
 
@@ -38,7 +39,7 @@ def write_world_index(world: str, verdicts: list[Verdict], outputs: list[dict], 
         sections.setdefault(o["section"], []).append(o)
     for name, items in sections.items():
         lines += [f"## {name}", ""] + [f"- [{o['title']}]({o['path']})" for o in items] + [""]
-    lines += ["Every figure is read from `results/" + world + "/`, whose JSON files record how it was made "
+    lines += [f"Every figure is read from `{results_dir(world)}/`, whose JSON files record how it was made "
               "(protocol, model hashes, runtime). `snakemake --report reports/report.html` bundles these "
               "reports with their captions and the per-job benchmarks."]
     with atomic_file(out) as f:

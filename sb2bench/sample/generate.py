@@ -17,6 +17,7 @@ from PIL import Image
 
 from sb2bench.models import zoo
 from sb2bench._infra.atomic import atomic_dir, write_json
+from sb2bench._infra.device import resolve_runtime
 
 
 @dataclass(frozen=True)
@@ -59,25 +60,9 @@ class LoadedSystem:
     dtype: torch.dtype = torch.float32
 
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-def resolve_runtime(device: str = "auto", dtype: str = "float32") -> tuple[str, torch.dtype]:
-    """(device, dtype) of a sampling job; half precision only on CUDA (CPU kernels are slow or missing)."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("teacher_sampling.device is 'cuda' but torch sees no GPU; use 'auto' or 'cpu'")
-    if dtype not in DTYPES:
-        raise ValueError(f"teacher_sampling.dtype {dtype!r}: choose one of {sorted(DTYPES)}")
-    if device == "cpu" and dtype != "float32":
-        raise ValueError(f"teacher_sampling.dtype {dtype!r} needs a GPU; use float32 on the CPU")
-    return device, DTYPES[dtype]
-
-
 def _lora_folder(unet: str, subfolder: str | None) -> Path | None:
     """The folder holding ``lora_config.json`` when ``unet`` (+ subfolder) is a LoRA student."""
-    from sb2bench.merge.interpolate import LORA_CONFIG
+    from sb2bench.plan.paths import LORA_CONFIG
 
     try:
         ref = zoo.resolve(unet)
@@ -97,10 +82,10 @@ def load_system(spec: SystemSpec, device: str = "cpu", dtype: torch.dtype = torc
         unet = UNet2DConditionModel.from_config(zoo.load_unet_config(spec.pipeline, spec.unet_subfolder))
         unet_prov = {"spec": "random", "seed": spec.seed}
     elif spec.unet and _lora_folder(spec.unet, spec.unet_subfolder):
-        from sb2bench.merge.interpolate import load_input  # a LoRA student: fused into the base its lora_config.json names
+        from sb2bench.models.lora import load_fused_unet  # fused into the base its lora_config.json names
 
         folder = _lora_folder(spec.unet, spec.unet_subfolder)
-        unet = load_input(str(folder))
+        unet = load_fused_unet(str(folder))
         unet_prov = {**zoo.describe(str(folder)), "lora": True}
     else:
         unet = zoo.load_unet(spec.unet or spec.pipeline, spec.unet_subfolder)

@@ -2,7 +2,7 @@
 
 Flat (not nested) so the lead can mirror it one-to-one in the JSON schema and so a run folder's
 ``train_config.json`` is readable at a glance. Defaults are SwiftBrush v2's published settings
-where the paper gives them (arXiv 2408.14176 §5.1, see reference/paper_facts.md §1.2-1.3) and the
+where the paper gives them (arXiv 2408.14176v2 §5.1 and the supplementary material) and the
 SwiftBrush v1 code otherwise; ``TOY_OVERRIDES`` holds the values that work on the CPU toy world.
 """
 from __future__ import annotations

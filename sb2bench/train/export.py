@@ -1,4 +1,4 @@
-"""Final artifacts of a run, written as one folder (atomically):
+"""Final artifacts of a run, written as one folder (atomically; names from ``sb2bench.plan.paths``):
 
   student/unet/                 full student, diffusers save_pretrained (safetensors)   [scheme full]
   student/unet_ema/             its EMA weights                                       [ema_decay set]
@@ -17,6 +17,7 @@ from sb2bench.models import zoo
 from sb2bench._infra.atomic import atomic_dir, write_json
 from sb2bench._infra.hashing import sha256_file
 from sb2bench._infra.provenance import record
+from sb2bench.plan.paths import LORA_EMA, LORA_TEACHER, UNET, UNET_EMA
 from sb2bench.train import lora
 from sb2bench.train.config import TrainConfig
 
@@ -30,7 +31,7 @@ def _with_weights(module, state):
 def _describe_lora(folder: Path, cfg: TrainConfig) -> None:
     """lora_config.json names the base UNet, so samplers and merges can fuse the student on their own;
     the alpha / rank scale is already folded into the saved weights, hence alpha = rank."""
-    from sb2bench.merge.interpolate import write_lora_config
+    from sb2bench.models.lora import write_lora_config
 
     write_lora_config(folder, base=cfg.student_init, rank=cfg.student_lora_rank, alpha=cfg.student_lora_rank,
                       target_modules=cfg.student_lora_targets, base_subfolder=cfg.student_init_subfolder or None)
@@ -39,16 +40,16 @@ def _describe_lora(folder: Path, cfg: TrainConfig) -> None:
 def export_student(final: Path, cfg: TrainConfig, student, teacher_unet, ema, summary: dict) -> Path:
     with atomic_dir(final) as tmp:
         if cfg.scheme == "full":
-            student.save_pretrained(tmp / "unet", safe_serialization=True)
+            student.save_pretrained(tmp / UNET, safe_serialization=True)
             if ema is not None:
-                _with_weights(student, ema.state_dict()).save_pretrained(tmp / "unet_ema", safe_serialization=True)
+                _with_weights(student, ema.state_dict()).save_pretrained(tmp / UNET_EMA, safe_serialization=True)
         else:
             lora.save_lora(student, lora.STUDENT_ADAPTER, tmp)
             _describe_lora(tmp, cfg)
             if ema is not None:
-                lora.save_lora(_with_weights(student, ema.state_dict()), lora.STUDENT_ADAPTER, tmp / "ema")
-                _describe_lora(tmp / "ema", cfg)
-        lora.save_lora(teacher_unet, lora.TEACHER_ADAPTER, tmp / "lora_teacher")
+                lora.save_lora(_with_weights(student, ema.state_dict()), lora.STUDENT_ADAPTER, tmp / LORA_EMA)
+                _describe_lora(tmp / LORA_EMA, cfg)
+        lora.save_lora(teacher_unet, lora.TEACHER_ADAPTER, tmp / LORA_TEACHER)
         write_json(tmp / "train_config.json", cfg.to_dict())
         write_json(tmp / "provenance.json", record(
             config_hash=cfg.semantic_hash(), scheme=cfg.scheme, teacher=zoo.describe(cfg.teacher),

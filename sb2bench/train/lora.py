@@ -10,9 +10,10 @@ from pathlib import Path
 
 import torch
 
+from sb2bench.plan.paths import LORA_WEIGHTS
+
 STUDENT_ADAPTER = "student"
 TEACHER_ADAPTER = "vsd_lora"
-LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
 
 
 def add_lora(unet, name: str, rank: int, alpha: float, targets: list[str]) -> None:
@@ -64,9 +65,9 @@ def save_lora(unet, name: str, folder: Path) -> Path:
     from diffusers import StableDiffusionPipeline
 
     sd, meta = lora_state_dict_diffusers(unet, name)
-    StableDiffusionPipeline.save_lora_weights(str(folder), unet_lora_layers=sd, weight_name=LORA_WEIGHT_NAME,
+    StableDiffusionPipeline.save_lora_weights(str(folder), unet_lora_layers=sd, weight_name=LORA_WEIGHTS,
                                               safe_serialization=True, unet_lora_adapter_metadata=meta)
-    return Path(folder) / LORA_WEIGHT_NAME
+    return Path(folder) / LORA_WEIGHTS
 
 
 def fused_copy(unet, name: str):

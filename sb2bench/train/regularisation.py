@@ -65,7 +65,8 @@ def build_pairs(teacher_spec: str, prompts: str | Path | list[dict], n: int | No
                 device: str = "auto", dtype: str = "float32") -> Path:
     """Sample the teacher (DDIM, ``steps``, CFG ``cfg``) from fixed noise for the first ``n`` prompts and
     write the pairs folder ``out``; an identical finished folder is returned as is."""
-    from sb2bench.sample.generate import SystemSpec, latent_shape, load_system, resolve_runtime, runtime_record
+    from sb2bench._infra.device import resolve_runtime
+    from sb2bench.sample.generate import SystemSpec, latent_shape, load_system, runtime_record
 
     for name, value in (("steps", steps), ("batch_size", batch_size), ("shard_size", shard_size)):
         if value < 1:

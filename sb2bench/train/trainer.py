@@ -25,7 +25,9 @@ from pathlib import Path
 import torch
 
 from sb2bench.models import zoo
+from sb2bench._infra.device import resolve_device
 from sb2bench.data.prompts import read_prompts
+from sb2bench.plan.paths import STUDENT
 from sb2bench.train import checkpoint, distributed, lora, warmup
 from sb2bench.train.clip_guidance import ClipScorer, load_decoder
 from sb2bench.train.config import TrainConfig
@@ -44,9 +46,7 @@ from sb2bench.train.teacher import build_teacher
 def _accelerator(cfg: TrainConfig):
     from accelerate import Accelerator
 
-    cuda = torch.cuda.is_available() if cfg.device == "auto" else cfg.device == "cuda"
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("train config key 'device' is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
+    cuda = resolve_device(cfg.device, "train config key 'device'") == "cuda"
     precision = ("bf16" if cuda else "no") if cfg.mixed_precision == "auto" else cfg.mixed_precision
     if precision == "bf16" and not cuda:
         raise ValueError("train config key 'mixed_precision': bf16 autocast is for CUDA here; use 'auto' or 'no' on CPU")
@@ -253,7 +253,7 @@ def run(config: dict | TrainConfig, out_dir: str | Path) -> Path:
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     cfg.validate()
     out, t0 = Path(out_dir), time.time()
-    final, ckpt_root = out / "student", out / "checkpoints"
+    final, ckpt_root = out / STUDENT, out / "checkpoints"
     if final.exists() and (final / "provenance.json").exists():
         done = json.loads((final / "provenance.json").read_text())
         if done.get("config_hash") == cfg.semantic_hash():

@@ -6,7 +6,8 @@ import pytest
 from sb2bench.plan.errors import ConfigError
 from sb2bench.plan.config import load_config
 from sb2bench.sample.generate import SystemSpec
-from sb2bench.evaluate.timing import resolve_dtype, time_system, unet_evaluations, write_timing_table
+from sb2bench._infra.device import resolve_runtime
+from sb2bench.evaluate.timing import time_system, unet_evaluations, write_timing_table
 
 
 def test_time_system_records_protocol_and_hardware(tiny_pipeline_dir, tmp_path):
@@ -33,9 +34,9 @@ def test_timing_arguments_are_checked(tiny_pipeline_dir, tmp_path):
     spec = SystemSpec(name="s", pipeline=str(tiny_pipeline_dir), kind="onestep")
     with pytest.raises(ValueError, match="runs"):
         time_system(spec, tmp_path / "x.json", runs=0)
-    assert resolve_dtype("cpu", "auto")[1].is_floating_point
+    assert resolve_runtime("cpu", "auto", "timing")[1].is_floating_point
     with pytest.raises(ValueError, match="needs a GPU"):
-        resolve_dtype("cpu", "float16")
+        resolve_runtime("cpu", "float16", "timing")
 
 
 def test_timing_config_names_configured_systems(tmp_path):

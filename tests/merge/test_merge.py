@@ -6,6 +6,7 @@ import torch
 from safetensors.torch import load_file
 
 from sb2bench.merge import interpolate as merge
+from sb2bench.models import lora
 
 torch.set_num_threads(1)
 TARGETS = ["to_q", "to_v"]
@@ -87,22 +88,22 @@ def test_lora_fusion_matches_hand_computation(folders, tmp_path, layout):
     unet = _random_lora_unet(folders["b"], seed=2)
     if layout == "diffusers":
         unet.save_lora_adapter(lora_dir)
-        file, prefix = merge.DIFFUSERS_LORA, ""
+        file, prefix = lora.LORA_WEIGHTS, ""
     elif layout == "diffusers_prefixed":
         StableDiffusionPipeline.save_lora_weights(lora_dir, unet_lora_layers=get_peft_model_state_dict(unet))
-        file, prefix = merge.DIFFUSERS_LORA, "unet."
+        file, prefix = lora.LORA_WEIGHTS, "unet."
     else:
         lora_state = get_peft_model_state_dict(unet)
         peft_model = get_peft_model(_unet(folders["b"]), LoraConfig(r=RANK, lora_alpha=ALPHA, target_modules=TARGETS))
         peft_model.load_state_dict({f"base_model.model.{k.replace('.weight', '.default.weight')}": v
                                     for k, v in lora_state.items()}, strict=False)
         peft_model.save_pretrained(lora_dir)
-        file, prefix = merge.PEFT_WEIGHTS, "base_model.model."
-    merge.write_lora_config(lora_dir, base=folders["b"], rank=RANK, alpha=ALPHA, target_modules=TARGETS)
+        file, prefix = lora.PEFT_WEIGHTS, "base_model.model."
+    lora.write_lora_config(lora_dir, base=folders["b"], rank=RANK, alpha=ALPHA, target_modules=TARGETS)
 
     base = _state(folders["b"])
     expected = _expected_fused(base, load_file(str(lora_dir / file)), prefix)
-    fused = merge.load_input(str(lora_dir)).state_dict()
+    fused = lora.load_fused_unet(str(lora_dir)).state_dict()
     assert set(fused) == set(expected)
     for k in expected:
         torch.testing.assert_close(fused[k], expected[k], rtol=1e-5, atol=1e-6)
@@ -152,11 +153,11 @@ def test_config_bookkeeping_keys_do_not_count(folders, tmp_path):
 def test_lora_folder_without_config_is_explained(folders, tmp_path):
     unet = _random_lora_unet(folders["b"], seed=3)
     unet.save_lora_adapter(tmp_path)
-    with pytest.raises(merge.MergeError, match="lora_config.json"):
+    with pytest.raises(lora.LoraError, match="lora_config.json"):
         merge.merge_unets(str(tmp_path), folders["b"], 0.5, tmp_path / "x")
-    merge.write_lora_config(tmp_path, base=folders["b"], rank=RANK + 1, alpha=ALPHA, target_modules=TARGETS)
-    with pytest.raises(merge.MergeError, match="rank"):
-        merge.load_input(str(tmp_path))
-    merge.write_lora_config(tmp_path, base=folders["b"], rank=RANK, alpha=ALPHA, target_modules=["to_k"])
-    with pytest.raises(merge.MergeError, match="target_modules"):
-        merge.load_input(str(tmp_path))
+    lora.write_lora_config(tmp_path, base=folders["b"], rank=RANK + 1, alpha=ALPHA, target_modules=TARGETS)
+    with pytest.raises(lora.LoraError, match="rank"):
+        lora.load_fused_unet(str(tmp_path))
+    lora.write_lora_config(tmp_path, base=folders["b"], rank=RANK, alpha=ALPHA, target_modules=["to_k"])
+    with pytest.raises(lora.LoraError, match="target_modules"):
+        lora.load_fused_unet(str(tmp_path))

@@ -140,7 +140,7 @@ def test_runtime_is_recorded_and_half_precision_needs_a_gpu(tiny_pipeline_dir, t
 
     import pytest
 
-    from sb2bench.sample.generate import resolve_runtime
+    from sb2bench._infra.device import resolve_runtime
 
     with pytest.raises(ValueError, match="needs a GPU"):
         resolve_runtime("cpu", "float16")

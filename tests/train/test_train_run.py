@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 
 from sb2bench.models import zoo
 from sb2bench.data.prompts import write_prompts
+from sb2bench.plan.paths import LORA_WEIGHTS
 from sb2bench.train import lora, run
 from sb2bench.train.cli import add_cli
 from sb2bench.train.clip_guidance import ClipScorer, load_decoder
@@ -75,7 +76,7 @@ def test_lora_student_round_trips_through_diffusers(tiny_pipeline_dir, tmp_path)
     out = tmp_path / "lora-run"
     final = run(config(tiny_pipeline_dir, tmp_path, scheme="lora", max_steps=2), out)
     assert not (final / "unet").exists()
-    sd = load_file(str(final / lora.LORA_WEIGHT_NAME))
+    sd = load_file(str(final / LORA_WEIGHTS))
     assert sd and all(k.startswith("unet.") and (".lora.down." in k or ".lora.up." in k) for k in sd)
     # the trained student, rebuilt from the last checkpoint
     student = zoo.load_unet(str(tiny_pipeline_dir))
@@ -93,11 +94,11 @@ def test_lora_student_round_trips_through_diffusers(tiny_pipeline_dir, tmp_path)
     assert (want - plain).abs().max() > 1e-4, "the LoRA student did not learn anything"
     assert torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
     # the folder describes itself (lora_config.json), so the sampler and merges fuse it without the config
-    from sb2bench.merge.interpolate import load_input
+    from sb2bench.models.lora import load_fused_unet
     from sb2bench.sample.generate import SystemSpec, load_system
 
     with torch.no_grad():
-        assert torch.allclose(load_input(str(final)).eval()(x, t, c).sample, want, atol=1e-5)
+        assert torch.allclose(load_fused_unet(str(final)).eval()(x, t, c).sample, want, atol=1e-5)
         system = load_system(SystemSpec(name="s", pipeline=str(tiny_pipeline_dir), kind="onestep",
                                         unet=str(final), unet_subfolder=None))
         assert torch.allclose(system.unet(x, t, c).sample, want, atol=1e-5)
