@@ -17,11 +17,10 @@ include: "rules/common.smk"
 include: "rules/toy.smk"
 
 
-if WORLD == "toy":
+include: "rules/prompts.smk"
 
-    include: "rules/prompts.smk"
 
-else:
+if WORLD != "toy":
 
     include: "rules/coco.smk"
 

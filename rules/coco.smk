@@ -1,4 +1,5 @@
-# COCO-2014 data of the real-world protocols: optional download, the 30K prompt list, the 256-px reference.
+# COCO-2014 data of the real-world protocols: optional download, SBv2's pinned dataset.json, the 30K prompt list,
+# the 256-px reference.
 
 
 if COCO["download"]["enabled"]:
@@ -16,6 +17,22 @@ if COCO["download"]["enabled"]:
             f"{LOGS}/data/coco_download.log",
         shell:
             "sb2bench coco-download --files {params.files:q} --root {params.root} > {log} 2>&1"
+
+
+if COCO["dataset_json"] and COCO["dataset_json_url"]:
+
+    rule coco_dataset_json:
+        output:
+            COCO["dataset_json"],
+        params:
+            url=COCO["dataset_json_url"],
+            sha=f"--sha256 {COCO['dataset_json_sha256']}" if COCO["dataset_json_sha256"] else "",
+        conda:
+            CONDA_ENV
+        log:
+            f"{LOGS}/data/coco_dataset_json.log",
+        shell:
+            "sb2bench dataset-json --out {output} --url {params.url:q} {params.sha} > {log} 2>&1"
 
 
 rule coco_prompts:

@@ -2,7 +2,10 @@
 import json
 import os
 import re
+import shlex
 import sys
+from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
 
 from snakemake.utils import validate
@@ -11,6 +14,7 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 sys.path.insert(0, workflow.basedir)
 from sb2bench.config import check_config, check_models  # noqa: E402
+from sb2bench.data.prompt_sources import cli_args, configured_builds, expand_files  # noqa: E402
 from sb2bench.protocol import HPS_STYLES, protocol_block  # noqa: E402
 from sb2bench.runs import (  # noqa: E402
     expand_seed_replicas, lora_warmups, reg_pairs_dir, resolve_run, run_system, seed_groups, student_dir,
@@ -108,6 +112,23 @@ def prompts_file():
 def evaluated():
     """Systems are scored when the prompts are the protocol's evaluation set (toy set or COCO)."""
     return config["teacher_sampling"]["prompts"] in ("toy_eval", "coco")
+
+
+PROMPT_BUILDS = configured_builds(config)  # {out_dir}/<name>.jsonl -> its sources (training.prompt_sources)
+PROMPT_BUILD_DIR = config["training"]["prompt_sources"]["out_dir"].rstrip("/")
+PROMPT_BUILD_NAMES = sorted(Path(p).name.removesuffix(".jsonl") for p in PROMPT_BUILDS)
+
+
+def _prompt_build_sources(name):
+    return [replace(s, files=expand_files(s.files, s.name)) for s in PROMPT_BUILDS[f"{PROMPT_BUILD_DIR}/{name}.jsonl"]]
+
+
+def prompt_build_inputs(name):
+    return [f for s in _prompt_build_sources(name) for f in s.files]
+
+
+def prompt_build_args(name):
+    return shlex.join(cli_args(_prompt_build_sources(name)))
 
 
 def coco_prompt_source():

@@ -158,7 +158,12 @@ def check_runs(config: dict, results: str) -> None:
     """Names unique and distinct from systems, ``run:`` parents exist, are full students and form no
     cycle, and every resolved run config is valid -- all before any job starts."""
     from sb2bench.config import ConfigError
+    from sb2bench.data.prompt_sources import PromptSourceError, check_sources, configured_builds
 
+    try:
+        check_sources(config)
+    except PromptSourceError as exc:
+        raise ConfigError(str(exc)) from exc
     runs = _runs(config)
     if runs and config["world"] != "toy" and config["training"]["prompts"] == "toy_train":
         raise ConfigError("config key training.prompts: 'toy_train' exists only in the toy world; give a JSON "
@@ -190,7 +195,8 @@ def check_runs(config: dict, results: str) -> None:
             raise ConfigError(f"config key {key}.config: {exc}") from exc
         prompts = resolve_run(config, r, results)["prompts"]
         if prompts != train_prompts(config, results) or config["training"]["prompts"] != "toy_train":
-            if not Path(prompts).expanduser().is_file():  # the toy stream is written by the DAG itself
+            built = configured_builds(config)  # built by the DAG from training.prompt_sources
+            if prompts not in built and not Path(prompts).expanduser().is_file():  # the toy stream: by the DAG too
                 raise ConfigError(f"config key {key}: its training prompts {prompts} do not exist; give a JSON "
                                   f"Lines file of {{\"index\": i, \"caption\": ...}} rows (training.prompts or the "
                                   f"run's config.prompts)")
