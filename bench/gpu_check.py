@@ -25,8 +25,13 @@ import numpy as np
 import torch
 
 # Measured FLOPs per image of one VSD step at SD 2.1-base size (FlopCounterMode; /work/shared/reference/flops.md §3):
-# scheme A (full-FT student) 7.371 TFLOP; scheme B without its TinyVAE + CLIP terms = 7.191 - 0.283 - 0.018.
-VSD_TFLOP_PER_IMAGE = {"ours-full": 7.371, "sbv1-plain": 7.371, "ours-lora": 6.891}
+# scheme A (full-FT student; our full variants and the SBv1 loops) 7.371 TFLOP; scheme B (LoRA student) without
+# its TinyVAE + CLIP terms, which bench/vsd_step.py does not run: 7.191 - 0.283 - 0.018 = 6.891 TFLOP.
+VSD_TFLOP_PER_IMAGE = {"full": 7.371, "lora": 6.891}
+
+
+def vsd_tflop(variant: str) -> float:
+    return VSD_TFLOP_PER_IMAGE["lora" if "lora" in variant else "full"]
 
 
 def _device() -> str:
@@ -146,21 +151,21 @@ def cmd_mfu(a: argparse.Namespace) -> None:
     vsd = json.loads(Path(a.vsd).read_text())
     rows = []
     for r in vsd.get("rows", []):
-        tflop = VSD_TFLOP_PER_IMAGE.get(r.get("variant")) if a.size == "sd21" else None
+        tflop = vsd_tflop(r["variant"]) if a.size == "sd21" else None
         achieved = tflop * r["images_per_second"] if tflop else None
         rows.append({"variant": r.get("variant"), "images_per_second": r.get("images_per_second"),
                      "peak_gpu_memory_gib": r.get("peak_gpu_memory_gib"), "tflop_per_image": tflop,
                      "achieved_tflops": round(achieved, 1) if achieved else None,
-                     "mfu_vs_measured_peak": round(achieved / peak, 3) if achieved else None})
-    record = {"machine": _arch.machine(dev), "measured_matmul_peak_tflops": round(peak, 1), "rows": rows,
+                     "mfu_percent": round(100 * achieved / peak, 1) if achieved else None})
+    record = {"machine": _arch.machine(dev), "measured_matmul_peak_tflops": float(f"{peak:.4g}"), "rows": rows,
               "vsd_report": a.vsd}
-    table = ["| variant | images / s | peak memory (GiB) | TFLOP / image | achieved TFLOP/s | MFU |",
+    table = ["| variant | images / s | peak memory (GiB) | TFLOP / image | achieved TFLOP/s | MFU (%) |",
              "|---|---:|---:|---:|---:|---:|"]
     table += [f"| {r['variant']} | {r['images_per_second']} | {r['peak_gpu_memory_gib']} | {r['tflop_per_image']} | "
-              f"{r['achieved_tflops']} | {r['mfu_vs_measured_peak']} |" for r in rows]
+              f"{r['achieved_tflops']} | {r['mfu_percent']} |" for r in rows]
     notes = [f"MFU = FLOPs per image (measured with FlopCounterMode at SD 2.1-base size, "
              f"/work/shared/reference/flops.md §3) x images/s / this machine's measured "
-             f"{'bf16 8192³' if dev == 'cuda' else 'fp32 1024³'} matmul rate ({peak:.1f} TFLOP/s); "
+             f"{'bf16 8192³' if dev == 'cuda' else 'fp32 1024³'} matmul rate ({peak:.3g} TFLOP/s); "
              f"none at toy size (those FLOPs are SD 2.1-base's)."]
     _arch.write_report("gpu_check_mfu", "VSD step model FLOP utilisation", record, table, notes, a.out_dir,
                        script="bench/gpu_check.py")

@@ -47,10 +47,12 @@ if [ "$MODE" = cpu-toy ]; then
 else
     SIZE=sd21; DEVICE=cuda
     WORK="${WORK:-results/gpu_check}"; OUT_DIR="${OUT_DIR:-reports/bench}"
-    ONESTEP=(--batches 1 64 --images 128 --warmup 2); VSD=(--batch 16 --steps 10 --warmup 2); EVAL_IMAGES=30000
+    ONESTEP=(--batches 1 64 --images 128 --warmup 2); EVAL_IMAGES=30000
+    VSD=(--batch 16 --steps 10 --warmup 2 --variants ours-full ours-lora sbv1-plain)
     TRAIN_STEPS=20; TRAIN_BATCH=16; TIMING=(--warmup 2 --runs 10 --repeats 2)
     LIMITS=(60 120 20 110 40 90 40)
 fi
+grep -q '"--repeats"' bench/vsd_step.py && VSD+=(--repeats 1)  # one process per variant where it can repeat
 SCALE="${GPU_CHECK_TIME_SCALE:-1}"
 mkdir -p "$WORK/logs" "$OUT_DIR"
 WORK="$(cd "$WORK" && pwd)"; OUT_DIR="$(cd "$OUT_DIR" && pwd)"
