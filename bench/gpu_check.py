@@ -177,15 +177,19 @@ def cmd_summary(a: argparse.Namespace) -> None:
     dev = _device()
     m = _arch.machine(dev)
     gpu = m.get("gpu") or f"no GPU ({m['cpu']})"
-    rows = [{"stage": s, "status": st, "seconds": float(sec), "log": log} for s, st, sec, log in stages]
+    rows = [{"stage": s, "status": st, "seconds": float(sec), "cpu_seconds": float(cpu), "log": log}
+            for s, st, sec, cpu, log in stages]
     reports = sorted(p.name for p in out.glob("*.md") if p.name != "gpu_check.md")
     record = {"gpu": gpu, "machine": m, "mode": a.mode, "stages": rows, "reports": reports,
-              "total_seconds": round(sum(r["seconds"] for r in rows), 1)}
+              "total_seconds": round(sum(r["seconds"] for r in rows), 1),
+              "total_cpu_seconds": round(sum(r["cpu_seconds"] for r in rows), 1)}
     _arch.write_json(out / "gpu_check.json", record)
     lines = [f"# GPU check ({a.mode})", "", f"GPU: **{gpu}**; torch {torch.__version__}.", "",
-             "| stage | status | seconds | log |", "|---|---|---:|---|"]
-    lines += [f"| {r['stage']} | {r['status']} | {r['seconds']:.1f} | {r['log']} |" for r in rows]
-    lines += ["", f"Total {record['total_seconds']:.1f} s. Reports: " + ", ".join(reports), "",
+             "| stage | status | seconds | CPU seconds | log |", "|---|---|---:|---:|---|"]
+    lines += [f"| {r['stage']} | {r['status']} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | {r['log']} |" for r in rows]
+    lines += ["", f"Total {record['total_seconds']:.1f} s wall, {record['total_cpu_seconds']:.1f} s of CPU (user + "
+              f"system; wall above CPU means waiting: the GPU, or other processes on a shared CPU). Reports: "
+              + ", ".join(reports), "",
               f"Rerun: `bash bench/gpu_check.sh{' --cpu-toy' if a.mode == 'cpu-toy' else ''}`"]
     with _arch.atomic_file(out / "gpu_check.md") as f:
         f.write("\n".join(lines) + "\n")
@@ -215,7 +219,7 @@ def main() -> None:
     s.add_argument("--out-dir", required=True)
     s.set_defaults(func=cmd_mfu)
     s = sub.add_parser("summary")
-    s.add_argument("--stages", required=True, help="TSV: stage, status, seconds, log")
+    s.add_argument("--stages", required=True, help="TSV: stage, status, seconds, CPU seconds, log")
     s.add_argument("--mode", required=True)
     s.add_argument("--out-dir", required=True)
     s.set_defaults(func=cmd_summary)

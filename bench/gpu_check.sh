@@ -14,7 +14,8 @@
 #   bash bench/gpu_check.sh               # a GPU machine: SD 2.1-base size, reports/bench/
 #   bash bench/gpu_check.sh --cpu-toy     # any CPU, toy widths, < 2 min: checks the script, not the speed
 #   options: --out-dir DIR (reports; default reports/bench, toy: results/gpu_check_cpu_toy/reports)
-#            --work DIR (scratch; default results/gpu_check[_cpu_toy]); GPU_CHECK_TIME_SCALE=2 doubles every limit
+#            --work DIR (scratch; default results/gpu_check[_cpu_toy]); GPU_CHECK_TIME_SCALE=2 doubles every limit;
+#            GPU_CHECK_EVAL_IMAGES=N scores N images instead of 30,000
 #
 # Missing Python packages (a bare GPU machine): wheels in the repository's ignored .whl/ folder are installed
 # into $WORK/site first when an import fails (fill it with bench/make_wheels.sh; docs/paper_scale.md "GPU check").
@@ -47,10 +48,10 @@ if [ "$MODE" = cpu-toy ]; then
 else
     SIZE=sd21; DEVICE=cuda
     WORK="${WORK:-results/gpu_check}"; OUT_DIR="${OUT_DIR:-reports/bench}"
-    ONESTEP=(--batches 1 64 --images 128 --warmup 2); EVAL_IMAGES=30000
-    VSD=(--batch 16 --steps 10 --warmup 2 --variants ours-full ours-lora sbv1-plain)
+    ONESTEP=(--batches 1 64 --images 128 --warmup 2); EVAL_IMAGES="${GPU_CHECK_EVAL_IMAGES:-30000}"
+    VSD=(--batch 16 --steps 10 --warmup 2 --variants ours-full sbv1-plain)
     TRAIN_STEPS=20; TRAIN_BATCH=16; TIMING=(--warmup 2 --runs 10 --repeats 2)
-    LIMITS=(60 120 20 110 40 90 40)
+    LIMITS=(60 110 15 150 30 80 35)   # 480 s together: the 8-minute budget (estimates, not yet run on a GPU)
 fi
 grep -q '"--repeats"' bench/vsd_step.py && VSD+=(--repeats 1)  # one process per variant where it can repeat
 SCALE="${GPU_CHECK_TIME_SCALE:-1}"
@@ -81,17 +82,22 @@ fi
 # -- stages -------------------------------------------------------------------------------------------------------
 STAGES="$WORK/stages.tsv"
 : > "$STAGES"
+child_cpu() {  # child_cpu VAR: VAR = user + system CPU seconds of this shell's finished children (`times`, line 2)
+    times > "$WORK/times.txt"   # here, not inside $(...): a subshell has no children of its own
+    printf -v "$1" '%s' "$(awk 'END { split($1, u, "m"); split($2, s, "m"); printf "%.2f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$WORK/times.txt")"
+}
 stage() {  # stage NAME LIMIT_SECONDS COMMAND...: run under a time limit, log it, record status and seconds
     local name="$1" limit="$2"; shift 2
-    local log="$WORK/logs/$name.log" t0 rc status
+    local log="$WORK/logs/$name.log" t0 c0 c1 rc status
     limit=$(awk -v l="$limit" -v s="$SCALE" 'BEGIN { printf "%d", l * s }')
     echo "[gpu_check] $name (limit ${limit} s): $*"
-    t0=$(date +%s.%N)
+    t0=$(date +%s.%N); child_cpu c0
     timeout --kill-after=10 "$limit" "$@" > "$log" 2>&1
     rc=$?
+    child_cpu c1
     case $rc in 0) status=ok ;; 124|137) status="timeout (${limit} s)" ;; *) status="failed (exit $rc)" ;; esac
-    printf '%s\t%s\t%s\t%s\n' "$name" "$status" "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" \
-        "$log" >> "$STAGES"
+    printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$status" "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" \
+        "$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.1f", b - a }')" "$log" >> "$STAGES"
     [ "$status" = ok ] || { echo "[gpu_check] $name: $status; last lines of $log:"; tail -n 15 "$log"; }
 }
 

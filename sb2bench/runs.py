@@ -164,6 +164,7 @@ def check_runs(config: dict, results: str) -> None:
         check_sources(config)
     except PromptSourceError as exc:
         raise ConfigError(str(exc)) from exc
+    built = configured_builds(config)  # prompt files the DAG builds from training.prompt_sources
     runs = _runs(config)
     if runs and config["world"] != "toy" and config["training"]["prompts"] == "toy_train":
         raise ConfigError("config key training.prompts: 'toy_train' exists only in the toy world; give a JSON "
@@ -195,7 +196,6 @@ def check_runs(config: dict, results: str) -> None:
             raise ConfigError(f"config key {key}.config: {exc}") from exc
         prompts = resolve_run(config, r, results)["prompts"]
         if prompts != train_prompts(config, results) or config["training"]["prompts"] != "toy_train":
-            built = configured_builds(config)  # built by the DAG from training.prompt_sources
             if prompts not in built and not Path(prompts).expanduser().is_file():  # the toy stream: by the DAG too
                 raise ConfigError(f"config key {key}: its training prompts {prompts} do not exist; give a JSON "
                                   f"Lines file of {{\"index\": i, \"caption\": ...}} rows (training.prompts or the "
