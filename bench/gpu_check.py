@@ -42,7 +42,7 @@ def cmd_pipeline(a: argparse.Namespace) -> None:
     from diffusers import DDIMScheduler, StableDiffusionPipeline
     from transformers import CLIPTokenizer
 
-    from sb2bench import zoo
+    from sb2bench.models import zoo
 
     tokenizer = CLIPTokenizer.from_pretrained(zoo.resolve("toy:sd-toy").path / "tokenizer")
     pipe = StableDiffusionPipeline(vae=_arch.build_vae(a.size), text_encoder=_arch.build_text_encoder(a.size),
@@ -83,11 +83,11 @@ def cmd_eval_pass(a: argparse.Namespace) -> None:
     import open_clip
     from torchvision.models import inception_v3
 
-    from sb2bench.metrics.clip_score import folder_clip_score
-    from sb2bench.metrics.features import load_feature_net
-    from sb2bench.metrics.fid import fid_from_features, folder_features
-    from sb2bench.metrics.precision_recall import precision_recall
-    from sb2bench.zoo import OpenClip, load_open_clip
+    from sb2bench.evaluate.metrics.clip_score import folder_clip_score
+    from sb2bench.evaluate.metrics.features import load_feature_net
+    from sb2bench.evaluate.metrics.fid import fid_from_features, folder_features
+    from sb2bench.evaluate.metrics.precision_recall import precision_recall
+    from sb2bench.models.zoo import OpenClip, load_open_clip
 
     dev = _device()
     torch.manual_seed(0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import urllib.error
 from pathlib import Path
 
-from sb2bench.hashing import sha256_file
+from sb2bench._infra.hashing import sha256_file
 
 COMMIT = "aae9d417658b1aacee27f66017593e8bacfc819f"
 URL = f"https://raw.githubusercontent.com/VinAIResearch/SwiftBrushV2/{COMMIT}/dataset.json"
@@ -42,7 +42,7 @@ def check_file(path: str | Path, sha256: str | None) -> None:
 
 def fetch(dest: str | Path, url: str | None, sha256: str | None) -> Path:
     """``dest`` verified, downloading it (resumable, verified) when it is missing; offline, say what to do."""
-    from sb2bench.download import download
+    from sb2bench.data.download import download
 
     dest = Path(dest)
     if dest.exists():

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from sb2bench.atomic import write_json
-from sb2bench.hashing import sha256_file
-from sb2bench.prompts import write_prompts
+from sb2bench._infra.atomic import write_json
+from sb2bench._infra.hashing import sha256_file
+from sb2bench.data.prompts import write_prompts
 
 
 class PromptSourceError(ValueError):
