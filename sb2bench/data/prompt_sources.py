@@ -226,10 +226,25 @@ def cli_args(sources: list[Source]) -> list[str]:
     return args
 
 
+def check_columns(src: Source, files: list[str]) -> None:
+    """The named column is in every parquet file's schema (metadata only) and in the first JourneyDB record of
+    each file (the start of the stream), so a wrong name is refused before the build job, not hours into it."""
+    for path in files:
+        if src.kind == "laion":
+            next(iter(_parquet_records(path, src, batch_rows=1)), None)  # the schema check runs first
+        else:
+            next(iter(_journeydb_records(path, src)), None)
+
+
 def check_sources(config: dict) -> None:
-    """Every configured source file exists, before any job (raises PromptSourceError naming key and file)."""
+    """Every configured source file exists and has the named columns, before any job (raises PromptSourceError
+    naming the key or the file)."""
     ps = config["training"]["prompt_sources"]
     for name in ("journeydb", "laion", "laion_aesthetic"):
         if ps[name]["files"]:
-            source_from_config(name, ps[name])
-            expand_files(ps[name]["files"], f"config key training.prompt_sources.{name}.files")
+            src = source_from_config(name, ps[name])
+            files = expand_files(ps[name]["files"], f"config key training.prompt_sources.{name}.files")
+            try:
+                check_columns(src, files)
+            except PromptSourceError as exc:
+                raise PromptSourceError(f"config key training.prompt_sources.{name}: {exc}") from exc

@@ -97,6 +97,11 @@ def test_config_names_sources_and_refuses_missing_files(tmp_path, prompt_sources
     cfg.write_text(yaml.safe_dump({"training": {"prompt_sources": blocks}}))
     with pytest.raises(ConfigError, match=r"training.prompt_sources.laion.files: data/nowhere/\*.parquet matches no"):
         load_config(cfg)
+    blocks["laion"]["files"] = [str(src["laion"] / "*.parquet")]
+    blocks["laion_aesthetic"]["score_column"] = "aesthetic"  # a wrong column: refused before any job
+    cfg.write_text(yaml.safe_dump({"training": {"prompt_sources": blocks}}))
+    with pytest.raises(ConfigError, match=r"training.prompt_sources.laion_aesthetic: .*part-00000.parquet: no score column 'aesthetic'.*AESTHETIC_SCORE"):
+        load_config(cfg)
 
 
 def test_parquet_fixture_is_real_parquet(tmp_path, prompt_sources):
