@@ -41,7 +41,7 @@ def write_teacher_report(systems: list[dict], prompts_file: Path, out_md: Path, 
                  + " |")
     unnamed = [a for a in attrs if all(r["per_attribute"][a] is None for r in results)]
     if unnamed:
-        lines += ["", f"–: {', '.join(unnamed)} never named by these prompts (see README, 'The toy world')."]
+        lines += ["", f"–: {', '.join(unnamed)} never named by these prompts (see docs/toy_world.md)."]
     lines += ["", f"![teacher samples]({out_png.name})", "",
               "Rows: systems as labelled; columns: the first prompts of the set, same seed per prompt:", ""]
     lines += [f"{k + 1}. {p['caption']}" for k, p in enumerate(prompts[:grid_prompts])]

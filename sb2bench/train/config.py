@@ -255,7 +255,7 @@ TOY_OVERRIDES: dict[str, Any] = {
 
 def run_keys_table() -> str:
     """Markdown table of every run-config key: default and the comment beside it in ``TrainConfig``
-    (one source of truth for the README's 'Training run keys')."""
+    (one source of truth for the 'Training run keys' table in docs/training.md)."""
     import inspect
     import re
 

@@ -1,6 +1,6 @@
 """HPSv2 on open_clip: hpsv2's own preprocessing and scoring without the ``hpsv2`` package.
 
-hpsv2 (its pins break our dependency set, see README) scores an image as the cosine between the
+hpsv2 (its pins break our dependency set, see docs/internals.md) scores an image as the cosine between the
 L2-normalised image and text features of its fine-tuned ViT-H-14 (no logit scale), reported x100.
 Its validation transform is *not* open_clip's default: the tensor is resized so its longest side is
 224 (bicubic, antialiased), zero-padded to 224 x 224 around the centre, then normalised with the
