@@ -120,9 +120,11 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def write_report(name: str, title: str, record: dict, table: list[str], notes: list[str], out_dir: Path) -> Path:
-    """reports/bench/<name>.{json,md}: the figures, the machine, versions and the command that reran them."""
-    command = "python " + " ".join([f"bench/{name}.py", *sys.argv[1:]])
+def write_report(name: str, title: str, record: dict, table: list[str], notes: list[str], out_dir: Path,
+                 script: str | None = None) -> Path:
+    """reports/bench/<name>.{json,md}: the figures, the machine, versions and the command that reran them
+    (``script``: the bench that wrote them, when it is not bench/<name>.py)."""
+    command = "python " + " ".join([script or f"bench/{name}.py", *sys.argv[1:]])
     record = {**record, "versions": package_versions(), "git_commit": git_commit(), "command": command}
     out = Path(out_dir) / name
     write_json(out.with_suffix(".json"), record)

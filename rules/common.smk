@@ -2,7 +2,10 @@
 import json
 import os
 import re
+import shlex
 import sys
+from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
 
 from snakemake.utils import validate
@@ -11,6 +14,7 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 sys.path.insert(0, workflow.basedir)
 from sb2bench.plan.config import prepare_config  # noqa: E402
+from sb2bench.data.prompt_sources import cli_args, configured_builds, expand_files  # noqa: E402
 from sb2bench.evaluate.protocol import HPS_STYLES, protocol_block  # noqa: E402
 from sb2bench.plan.paths import (  # noqa: E402
     reg_pairs_dir, results_dir, student_dir, toy_cache_dir, toy_hub_dir, warmup_dir)
@@ -26,7 +30,8 @@ from sb2bench._infra.warm import set_for_jobs as set_warm_for_jobs  # noqa: E402
 
 prepare_config(config)  # seed replicas expanded, semantic checks and models checked, as outside Snakemake
 # every model resolved offline before any job; all missing pieces listed with their fetch commands (a dry run warns)
-check_weights(config, results_dir(config['world']), warn_only=workflow.output_settings.dryrun)
+if config["check_weights"]:
+    check_weights(config, results_dir(config['world']), warn_only=workflow.output_settings.dryrun)
 
 set_warm_for_jobs(config["resources"]["warm_interpreter"])  # jobs' sb2bench commands fork a warm interpreter
 
@@ -144,6 +149,23 @@ def wildcard_prompts(wildcards):
 def evaluated():
     """Systems are scored when the prompts are the protocol's evaluation set (toy set or COCO)."""
     return config["teacher_sampling"]["prompts"] in ("toy_eval", "coco")
+
+
+PROMPT_BUILDS = configured_builds(config)  # {out_dir}/<name>.jsonl -> its sources (training.prompt_sources)
+PROMPT_BUILD_DIR = config["training"]["prompt_sources"]["out_dir"].rstrip("/")
+PROMPT_BUILD_NAMES = sorted(Path(p).name.removesuffix(".jsonl") for p in PROMPT_BUILDS)
+
+
+def _prompt_build_sources(name):
+    return [replace(s, files=expand_files(s.files, s.name)) for s in PROMPT_BUILDS[f"{PROMPT_BUILD_DIR}/{name}.jsonl"]]
+
+
+def prompt_build_inputs(name):
+    return [f for s in _prompt_build_sources(name) for f in s.files]
+
+
+def prompt_build_args(name):
+    return shlex.join(cli_args(_prompt_build_sources(name)))
 
 
 def coco_prompt_source():

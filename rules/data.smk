@@ -1,5 +1,7 @@
 # Input data. Toy world: the evaluation prompt set with its reference renders, and the training prompt stream.
-# Real world: COCO-2014 data of the real-world protocols: optional download, the 30K prompt list, the 256-px reference.
+# Real world: COCO-2014 data of the real-world protocols: optional download, SBv2's pinned dataset.json, the 30K
+# prompt list, the 256-px reference. Both: training prompt files built from the datasets as distributed
+# (training.prompt_sources).
 
 
 rule eval_subset_prompts:
@@ -66,6 +68,22 @@ else:
                 "sb2bench coco-download --files {params.files:q} --root {params.root} > {log} 2>&1"
 
 
+    if COCO["dataset_json"] and COCO["dataset_json_url"]:
+
+        rule coco_dataset_json:
+            output:
+                COCO["dataset_json"],
+            params:
+                url=COCO["dataset_json_url"],
+                sha=f"--sha256 {COCO['dataset_json_sha256']}" if COCO["dataset_json_sha256"] else "",
+            conda:
+                CONDA_ENV
+            log:
+                f"{LOGS}/data/coco_dataset_json.log",
+            shell:
+                "sb2bench dataset-json --out {output} --url {params.url:q} {params.sha} > {log} 2>&1"
+
+
     rule coco_prompts:
         input:
             coco_prompt_source(),
@@ -117,3 +135,25 @@ else:
         shell:
             "sb2bench protocol-resize --images {input.images} --prompts {input.prompts} --out {output} "
             "--size {wildcards.size} --threads {threads} > {log} 2>&1"
+
+
+if PROMPT_BUILDS:
+
+    rule prompts_build:
+        input:
+            lambda wc: prompt_build_inputs(wc.name),
+        output:
+            prompts=f"{PROMPT_BUILD_DIR}/{{name}}.jsonl",
+            manifest=f"{PROMPT_BUILD_DIR}/{{name}}.manifest.json",
+        wildcard_constraints:
+            name="|".join(PROMPT_BUILD_NAMES),
+        params:
+            args=lambda wc: prompt_build_args(wc.name),
+        conda:
+            CONDA_ENV
+        log:
+            f"{LOGS}/data/prompts_build_{{name}}.log",
+        benchmark:
+            f"{BENCH}/data/prompts_build_{{name}}.tsv"
+        shell:
+            "sb2bench prompts-build {params.args} --out {output.prompts} --manifest {output.manifest} > {log} 2>&1"

@@ -469,12 +469,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_report_qualitative)
 
     from sb2bench.plan.cli import add_cli as add_plan_cli
+    from sb2bench.data.cli import add_cli as add_data_cli
     from sb2bench.report.cli import add_cli as add_report_cli
     from sb2bench.train.cli import add_cli
 
     add_cli(sub)
     add_report_cli(sub)
     add_plan_cli(sub)
+    add_data_cli(sub)
     return p
 
 

@@ -7,6 +7,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import sb2bench  # noqa: E402,F401  (installs the torchvision shim before transformers/diffusers/open_clip)
 
 import json  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -93,3 +94,46 @@ def stub_inception(tmp_path):
     path.parent.mkdir()
     torch.jit.script(_StubInception()).save(str(path))
     return path
+
+
+JOURNEYDB_PROMPTS = ["a castle on a hill, oil painting", "  a castle   on a hill, oil painting ", "",
+                     "neon city at night --ar 16:9", "a cat in a hat"]
+LAION_CAPTIONS = ["A photo of a dog", "a cat in a hat", None, "A photo of a dog", "sunset over the sea"]
+LAION_SCORES = [6.5, 7.0, 8.0, 6.5, 5.0]
+
+
+def _write_prompt_sources(root: Path) -> dict[str, Path]:
+    """Small stand-ins in the formats as distributed: JourneyDB's train annotations (a .jsonl inside a .tgz,
+    the text prompt in 'prompt' beside img_path and the Task fields) and LAION metadata parquet files (TEXT
+    caption, AESTHETIC_SCORE), with duplicates, blanks, nulls and low scores to filter."""
+    import io
+    import json
+    import tarfile
+
+    import pandas as pd
+
+    jdb = root / "data" / "journeydb" / "data" / "train" / "train_anno_realease_repath.jsonl.tgz"
+    jdb.parent.mkdir(parents=True, exist_ok=True)
+    lines = "".join(json.dumps({"img_path": f"./{i:03d}/{i:05d}.jpg", "Task1": {"Style": [], "Content": []},
+                                "Task2": {"Caption": f"caption {i}"}, "Task3": {}, "prompt": p}) + "\n"
+                    for i, p in enumerate(JOURNEYDB_PROMPTS)).encode()
+    with tarfile.open(jdb, "w:gz") as tf:
+        info = tarfile.TarInfo("train_anno_realease_repath.jsonl")
+        info.size = len(lines)
+        tf.addfile(info, io.BytesIO(lines))
+    out = {"journeydb": jdb}
+    for name in ("laion", "laion_aesthetic"):
+        folder = root / "data" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        frame = pd.DataFrame({"URL": [f"http://x/{i}.jpg" for i in range(5)], "TEXT": LAION_CAPTIONS,
+                              "AESTHETIC_SCORE": LAION_SCORES})
+        frame.iloc[:3].to_parquet(folder / "part-00000.parquet", index=False)
+        frame.iloc[3:].to_parquet(folder / "part-00001.parquet", index=False)
+        out[name] = folder
+    return out
+
+
+@pytest.fixture(scope="session")
+def prompt_sources():
+    """``prompt_sources(root)`` writes the stand-ins under ``root/data`` (where config/paper.yaml looks)."""
+    return _write_prompt_sources

@@ -140,7 +140,7 @@ def check_evaluation(config: dict) -> None:
     if ev["protocol"] == "dmd2":
         _need_path("evaluation.coco.caption_list", coco["caption_list"], "DMD2's 30K caption list")
     elif coco["dataset_json"]:
-        _need_path("evaluation.coco.dataset_json", coco["dataset_json"], "SBv2's dataset.json")
+        _check_dataset_json(coco)
     elif not fetch:
         _need_path("evaluation.coco.root", Path(root).expanduser() / "annotations" / "captions_val2014.json",
                    "a root whose annotations/ holds captions_val2014.json, or evaluation.coco.dataset_json")
@@ -151,6 +151,24 @@ def check_evaluation(config: dict) -> None:
         _need_path("evaluation.hps.checkpoint", ckpt / HPS_VERSIONS[hps["version"]],
                    f"the folder holding {HPS_VERSIONS[hps['version']]} (download it from xswu/HPSv2)")
         _need_path("evaluation.hps.benchmark", hps["benchmark"], "hpsv2's benchmark prompt folder")
+
+
+def _check_dataset_json(coco: dict) -> None:
+    """SBv2's list: present with the pinned hash, or missing with a URL the DAG fetches it from (online)."""
+    import os
+
+    from sb2bench.data.dataset_json import DatasetJsonError, check_file, where_to_get
+
+    path, url, sha = coco["dataset_json"], coco["dataset_json_url"], coco["dataset_json_sha256"]
+    if Path(path).expanduser().exists():
+        try:
+            check_file(Path(path).expanduser(), sha)
+        except DatasetJsonError as exc:
+            raise ConfigError(f"config key evaluation.coco.dataset_json: {exc}") from exc
+    elif not url or os.environ.get("HF_HUB_OFFLINE") == "1":
+        why = "offline (HF_HUB_OFFLINE=1)" if url else "no dataset_json_url is set"
+        raise ConfigError(f"config key evaluation.coco.dataset_json: {path} does not exist and {why}; "
+                          f"{where_to_get(path, url, sha)}")
 
 
 def check_timing(config: dict, extra_systems: set[str] = frozenset()) -> None:

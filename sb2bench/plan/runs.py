@@ -136,8 +136,14 @@ def run_system(config: dict, run: dict, results: str) -> dict:
 def check_runs(config: dict, results: str) -> None:
     """Names unique and distinct from systems, ``run:`` parents exist, are full students and form no
     cycle, and every resolved run config is valid -- all before any job starts."""
+    from sb2bench.data.prompt_sources import PromptSourceError, check_sources, configured_builds
     from sb2bench.plan.errors import ConfigError
 
+    try:
+        check_sources(config)
+    except PromptSourceError as exc:
+        raise ConfigError(str(exc)) from exc
+    built = configured_builds(config)  # prompt files the DAG builds from training.prompt_sources
     runs = _runs(config)
     if runs and config["world"] != "toy" and config["training"]["prompts"] == "toy_train":
         raise ConfigError("config key training.prompts: 'toy_train' exists only in the toy world; give a JSON "
@@ -169,7 +175,7 @@ def check_runs(config: dict, results: str) -> None:
             raise ConfigError(f"config key {key}.config: {exc}") from exc
         prompts = resolve_run(config, r, results)["prompts"]
         if prompts != train_prompts(config, results) or config["training"]["prompts"] != "toy_train":
-            if not Path(prompts).expanduser().is_file():  # the toy stream is written by the DAG itself
+            if prompts not in built and not Path(prompts).expanduser().is_file():  # the toy stream: by the DAG too
                 raise ConfigError(f"config key {key}: its training prompts {prompts} do not exist; give a JSON "
                                   f"Lines file of {{\"index\": i, \"caption\": ...}} rows (training.prompts or the "
                                   f"run's config.prompts)")

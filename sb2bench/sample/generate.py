@@ -18,6 +18,7 @@ from PIL import Image
 from sb2bench.models import zoo
 from sb2bench._infra.atomic import atomic_dir, write_json
 from sb2bench._infra.device import resolve_runtime
+from sb2bench._infra.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -187,12 +188,16 @@ def _render(system: LoadedSystem, prompts: list[dict], folder: Path, batch_size:
             n_shards: int = 1) -> None:
     """This shard's global batches of ``prompts`` as ``folder/{index:06d}.png``."""
     positions = list(range(len(prompts)))
-    for batch in shard_batches(positions, batch_size, shard, n_shards):
+    batches = shard_batches(positions, batch_size, shard, n_shards)
+    final = folder.parent / folder.name.split(".tmp-")[0].lstrip(".")  # atomic_dir's temporary folder -> its target
+    progress = Progress(f"sample {final}", sum(map(len, batches)), "img")
+    for batch in batches:
         rows = [prompts[p] for p in batch]
         idx = [r["index"] for r in rows]
         lat = sample_latents(system, [r["caption"] for r in rows], idx, batch[0] // batch_size)
         for i, img in zip(idx, decode(system, lat)):
             Image.fromarray(img).save(folder / f"{i:06d}.png")
+        progress.update(len(batch))
 
 
 def generate_shard(spec: SystemSpec, prompts: list[dict], out: Path, shard: int = 0, n_shards: int = 1,

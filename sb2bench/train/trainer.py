@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from sb2bench._infra.progress import Progress
 from sb2bench.models import zoo
 from sb2bench._infra.device import resolve_device
 from sb2bench.data.prompts import read_prompts
@@ -290,9 +291,11 @@ def run(config: dict | TrainConfig, out_dir: str | Path) -> Path:
               f"(warm-up key {shared['key']})", flush=True)
     elif start == 0 and cfg.lora_warmup_steps:
         _warm_up(p, cond_all, null)
+    progress = Progress(f"train {out}", cfg.max_steps, "step", start=start, enabled=main)
     for step in range(start, cfg.max_steps):
         logs = train_step(p, step, cond_all, null, captions)
         done = step + 1
+        progress.update()
         if done % cfg.log_every == 0 or done in (1, cfg.max_steps):
             logs = distributed.mean_logs(logs)  # every rank: a collective
             if log is not None:

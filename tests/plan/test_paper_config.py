@@ -1,6 +1,7 @@
 """config/paper.yaml, the paper-scale config: it validates once its data exist (local stand-ins here), declares
 every SBv2 table, merge and claim, resolves every training run to the paper's hyperparameters -- no toy value of
 config/default.yaml (which it is merged over) leaks in -- and its DAG plans a training job for every run."""
+import hashlib
 import json
 import os
 import re
@@ -11,9 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sb2bench.plan.config import load_config
+from sb2bench.data.prompt_sources import configured_builds
 from sb2bench.evaluate.metrics.hps import HPS_VERSIONS
 from sb2bench.evaluate.protocol import HPS_STYLES
+from sb2bench.plan.config import load_config
 from sb2bench.plan.runs import resolve_run, uses_shared_reg_pairs
 from sb2bench.train.config import TrainConfig
 
@@ -56,8 +58,9 @@ def _prompt_files(raw: dict) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def paper(tmp_path_factory):
-    """(folder, copy of paper.yaml with its paths in that folder, raw paper.yaml) with stand-ins for its data."""
+def paper(tmp_path_factory, prompt_sources):
+    """(folder, copy of paper.yaml with its paths in that folder, raw paper.yaml) with stand-ins for its data: the
+    training prompts' datasets as distributed (the DAG builds the prompt files) and a dataset.json of its shape."""
     root = tmp_path_factory.mktemp("paper")
     raw = yaml.safe_load(PAPER.read_text())
     ev = raw["evaluation"]
@@ -65,15 +68,16 @@ def paper(tmp_path_factory):
     (coco / "val2014").mkdir(parents=True)
     (coco / "annotations").mkdir()
     (coco / "annotations" / "captions_val2014.json").write_text(json.dumps({"images": [], "annotations": []}))
+    (root / ev["coco"]["dataset_json"]).write_text(json.dumps({"labels": [["00000/img00000000.png", "a cat"]]}))
+    ev["coco"]["dataset_json_sha256"] = hashlib.sha256((root / ev["coco"]["dataset_json"]).read_bytes()).hexdigest()
     (root / raw["models"]["feature_net"]).write_bytes(b"")
     (root / ev["hps"]["checkpoint"]).mkdir(parents=True)
     (root / ev["hps"]["checkpoint"] / HPS_VERSIONS[ev["hps"]["version"]]).write_bytes(b"")
     (root / ev["hps"]["benchmark"]).mkdir(parents=True, exist_ok=True)
     for style in HPS_STYLES:
         (root / ev["hps"]["benchmark"] / f"{style}.json").write_text(json.dumps([f"a {style} prompt"]))
-    for p in _prompt_files(raw):
-        (root / p).parent.mkdir(parents=True, exist_ok=True)
-        (root / p).write_text("".join(json.dumps({"index": i, "caption": f"prompt {i}"}) + "\n" for i in range(3)))
+    prompt_sources(root)
+    assert _prompt_files(raw) == set(configured_builds({"training": raw["training"]}))  # all three are built
     copy = root / "paper_local.yaml"
     copy.write_text(yaml.safe_dump(_localise(raw, root), allow_unicode=True, sort_keys=False))
     return root, copy, raw
@@ -166,11 +170,12 @@ def test_paper_dag_dry_run_plans_every_training_run(paper):
     assert planned >= RUNS, sorted(RUNS - planned)
     assert re.search(r"^train_run\s+%d\b" % len(RUNS), out, re.M), out[-3000:]
     assert "reg_pairs" in out and "merge_students" in out
+    assert re.search(r"^prompts_build\s+3\b", out, re.M) and re.search(r"^coco_prompts\s+1\b", out, re.M), out[-3000:]
 
 
 def test_paper_dag_refuses_a_gpu_count_that_cannot_keep_the_global_batch(paper):
     """3 GPUs per training job: 64 is no multiple of 3 x 16, so the workflow stops at parse time, before any job,
-    naming the runs and the numbers (1, 2 and 4 GPUs plan 64: tests/test_plan.py)."""
+    naming the runs and the numbers (1, 2 and 4 GPUs plan 64: tests/plan/test_plan.py)."""
     root, copy, _ = paper
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1"}
     run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "-s", str(ROOT / "Snakefile"),
@@ -181,3 +186,29 @@ def test_paper_dag_refuses_a_gpu_count_that_cannot_keep_the_global_batch(paper):
     assert "cannot keep their global batch on 3 process(es)" in out, out[-3000:]
     assert "'global_batch_size': 64 is not a multiple of 3 process(es) x batch_size 16 = 48" in out
     assert "train_run" not in out.split("cannot keep")[0]  # no job was planned
+
+
+
+def _snakemake(root: Path, copy: Path, *args: str) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1",
+           "SB2BENCH_WARM": "0"}
+    run = subprocess.run([sys.executable, "-m", "snakemake", *args, "--cores", "1", "-s", str(ROOT / "Snakefile"),
+                          "--directory", str(root), "--configfile", str(copy)],
+                         capture_output=True, text=True, env=env, timeout=300)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-4000:]
+    return out
+
+
+def test_paper_dag_builds_the_training_prompt_files_then_plans_on_them(paper):
+    """Run last in this module: it builds the three prompt files the other tests see as missing."""
+    root, copy, raw = paper
+    names = ("journeydb", "journeydb_laion", "laion_aesthetic")
+    # the weights are not here: building data alone needs none, so the up-front weights check is off
+    _snakemake(root, copy, *[str(root / "data" / "train" / f"{n}.jsonl") for n in names], "--config", "check_weights=False")
+    counts = {n: len((root / "data" / "train" / f"{n}.jsonl").read_text().splitlines()) for n in names}
+    assert counts == {"journeydb": 3, "journeydb_laion": 5, "laion_aesthetic": 2}  # tests/conftest.py's stand-ins
+    manifest = json.loads((root / "data" / "train" / "laion_aesthetic.manifest.json").read_text())
+    assert manifest["sources"][0]["min_score"] == 6.25 and manifest["sources"][0]["score_column"] == "AESTHETIC_SCORE"
+    out = _snakemake(root, copy, "-n")
+    assert "prompts_build" not in out and re.search(r"^train_run\s+%d\b" % len(RUNS), out, re.M), out[-3000:]

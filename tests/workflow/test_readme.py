@@ -46,7 +46,8 @@ def test_setup_commands_present_and_ci_runs_the_test_command():
 
 
 @pytest.mark.parametrize("name", ["paper", "eval_published"])
-def test_paper_configs_validate_once_their_data_exist(tmp_path, name, monkeypatch):
+def test_paper_configs_validate_once_their_data_exist(tmp_path, name, monkeypatch, prompt_sources):
+    import hashlib
     import json
 
     import yaml
@@ -60,6 +61,8 @@ def test_paper_configs_validate_once_their_data_exist(tmp_path, name, monkeypatc
     (tmp_path / "coco" / "val2014").mkdir(parents=True)
     (tmp_path / "coco" / "annotations").mkdir()
     (tmp_path / "coco" / "annotations" / "captions_val2014.json").write_text(json.dumps({"images": [], "annotations": []}))
+    (tmp_path / "coco" / "dataset.json").write_text(json.dumps({"labels": [["00000/img00000000.png", "a cat"]]}))
+    prompt_sources(tmp_path)  # the training prompts' datasets as distributed (paper.yaml's prompt_sources)
     (tmp_path / "inception-2015-12-05.pt").write_bytes(b"")
     (tmp_path / "hps" / "benchmark").mkdir(parents=True)
     (tmp_path / "hps" / "HPS_v2.1_compressed.pt").write_bytes(b"")
@@ -77,7 +80,9 @@ def test_paper_configs_validate_once_their_data_exist(tmp_path, name, monkeypatc
         "teacher_sampling": {"systems": [
             {**s, "unet": str(tmp_path / "checkpoints" / s["unet"].split("/")[-1])} if s.get("unet") else s
             for s in yaml.safe_load((ROOT / "config" / f"{name}.yaml").read_text())["teacher_sampling"]["systems"]]},
-        "evaluation": {"coco": {"root": str(tmp_path / "coco")},
+        "evaluation": {"coco": {"root": str(tmp_path / "coco"), "dataset_json": str(tmp_path / "coco" / "dataset.json"),
+                                "dataset_json_sha256": hashlib.sha256(
+                                    (tmp_path / "coco" / "dataset.json").read_bytes()).hexdigest()},
                        "hps": {"checkpoint": str(tmp_path / "hps"), "benchmark": str(tmp_path / "hps" / "benchmark")}}}))
     cfg = load_config(ROOT / "config" / f"{name}.yaml", override)
     assert cfg["world"] == "real" and cfg["teacher_sampling"]["systems"][3]["kind"] == "onestep"

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sb2bench._infra.progress import Progress
+
 
 def feature_stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     feats = np.asarray(feats, dtype=np.float64)
@@ -52,9 +54,16 @@ def folder_features(folder: str | Path, extractor, batch_size: int = 64, device:
     if not folder.is_dir() or not any(folder.iterdir()):
         raise FileNotFoundError(f"image folder {folder} is missing or empty")
 
+    from cleanfid.utils import EXTENSIONS
+
+    n_images = sum(1 for f in folder.rglob("*") if f.suffix.lower()[1:] in EXTENSIONS)  # clean-fid's file list
+    progress = Progress(f"features {folder}", n_images, "img")
+
     def model(batch: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return extractor(batch.to(device))
+            feats = extractor(batch.to(device))
+        progress.update(len(batch))
+        return feats
 
     resize = (lambda x: x.astype(np.float32)) if native_size else None
     return get_folder_features(str(folder), model=model, num_workers=0, batch_size=batch_size,
