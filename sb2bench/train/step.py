@@ -162,11 +162,31 @@ def student_turn(p: Parts, step: int, cond, null, captions: list[str]) -> tuple[
     return (x0.detach() if ok else None), logs
 
 
-def lora_turn(p: Parts, step: int, x0: torch.Tensor, cond, null) -> dict:
-    """``lora_updates_per_step`` denoising updates of the LoRA teacher on the student's own samples."""
-    cfg, acc, b = p.cfg, p.accelerator, len(x0)
+def fresh_student_batch(p: Parts, cond_all) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x0, cond): a new prompt batch and the current student's one-step samples of it, without gradient.
+    Draw order: prompts, then the student noise."""
+    idx = torch.randint(0, len(cond_all), (p.cfg.batch_size,), generator=p.gen)
+    cond = cond_all[idx].to(p.device)
+    c = p.student.config
+    z = _randn(p, (len(cond), c.in_channels, c.sample_size, c.sample_size))
+    with torch.no_grad(), p.accelerator.autocast():
+        x0 = predict_x0(p.student, p.acp, z, cond, p.student_t)
+    return x0.float(), cond
+
+
+def lora_turn(p: Parts, step: int, x0: torch.Tensor, cond, null, cond_all) -> dict:
+    """``lora_updates_per_step`` denoising updates of the LoRA teacher: the first on ``x0`` (the samples the
+    student turn just used, SBv1's alternation), each further one on fresh student samples of a new prompt
+    batch (fresh_student_batch), so the extra updates track the student's distribution rather than refit
+    one batch."""
+    cfg, acc = p.cfg, p.accelerator
     losses_, norms = [], []
-    for _ in range(cfg.lora_updates_per_step):
+    for k in range(cfg.lora_updates_per_step):
+        if k > 0:
+            x0, cond = fresh_student_batch(p, cond_all)
+            if not _guard(p, step, "student x0 (LoRA turn)", x0):
+                continue
+        b = len(x0)
         t = _randint(p, 0, p.scheduler.config.num_train_timesteps - 1, b)
         noise = _randn(p, x0.shape)
         drop = (torch.rand(b, generator=p.gen) < cfg.lora_null_prompt_prob).to(p.device).view(-1, 1, 1)
@@ -187,21 +207,18 @@ def lora_turn(p: Parts, step: int, x0: torch.Tensor, cond, null) -> dict:
         p.opt_lora.zero_grad(set_to_none=True)
         p.lr_lora.step()
         losses_.append(loss.item())
+    if not losses_:
+        return {}
     return {"loss_lora": sum(losses_) / len(losses_), "grad_norm_lora": sum(norms) / max(1, len(norms))}
 
 
-def lora_warmup_step(p: Parts, i: int, cond_all: torch.Tensor, null: torch.Tensor) -> dict:
+def lora_warmup_step(p: Parts, i: int, cond_all, null: torch.Tensor) -> dict:
     """One LoRA-teacher turn on samples of the (unchanged) student: ``lora_warmup_steps`` of these run
     before the first student update. Draw order: prompts, student noise, then the LoRA turn's draws."""
-    idx = torch.randint(0, len(cond_all), (p.cfg.batch_size,), generator=p.gen)
-    cond, null = cond_all[idx].to(p.device), null.to(p.device)
-    cfg = p.student.config
-    z = _randn(p, (len(cond), cfg.in_channels, cfg.sample_size, cfg.sample_size))
-    with torch.no_grad(), p.accelerator.autocast():
-        x0 = predict_x0(p.student, p.acp, z, cond, p.student_t)
+    x0, cond = fresh_student_batch(p, cond_all)
     if not _guard(p, -(i + 1), "student x0 (LoRA warm-up)", x0):
         return {}
-    return lora_turn(p, -(i + 1), x0.float(), cond, null)
+    return lora_turn(p, -(i + 1), x0, cond, null.to(p.device), cond_all)
 
 
 def train_step(p: Parts, step: int, cond_all: torch.Tensor, null: torch.Tensor, captions_all: list[str]) -> dict:
@@ -211,7 +228,7 @@ def train_step(p: Parts, step: int, cond_all: torch.Tensor, null: torch.Tensor, 
     null = null.to(p.device)
     x0, logs = student_turn(p, step, cond, null, captions)
     if x0 is not None:
-        logs.update(lora_turn(p, step, x0, cond, null))
+        logs.update(lora_turn(p, step, x0, cond, null, cond_all))
     logs.update(lr_student=p.lr_student.get_last_lr()[0], lr_lora=p.lr_lora.get_last_lr()[0],
                 nonfinite_skips=p.nonfinite_skips)
     return logs

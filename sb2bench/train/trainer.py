@@ -23,7 +23,7 @@ import torch
 
 from sb2bench import zoo
 from sb2bench.prompts import read_prompts
-from sb2bench.train import checkpoint, distributed, lora, warmup
+from sb2bench.train import checkpoint, diagnostics, distributed, lora, warmup
 from sb2bench.train.clip_guidance import ClipScorer, load_decoder
 from sb2bench.train.config import TrainConfig
 from sb2bench.train.ema import TrainableEMA
@@ -96,7 +96,7 @@ def build_parts(cfg: TrainConfig, acc, cond_sample: torch.Tensor, cache_dir: Pat
     acp = scheduler.alphas_cumprod.to(acc.device)
     adam = dict(betas=(cfg.adam_beta1, cfg.adam_beta2), weight_decay=cfg.adam_weight_decay, eps=cfg.adam_eps)
     student_params = [p for p in student.parameters() if p.requires_grad]
-    opt_s = torch.optim.AdamW(student_params, lr=cfg.student_lr, **adam)
+    opt_s = torch.optim.AdamW(student_params, lr=cfg.student_optimizer_lr, **adam)
     opt_l = torch.optim.AdamW(teacher.lora_parameters(), lr=cfg.lora_lr, **adam)
     clip, hps, decoder = None, None, None
     if cfg.clip_loss != "none" or cfg.hps_loss_weight > 0 or (cfg.reg_weight > 0 and cfg.reg_loss == "mse_pixel"):
@@ -245,7 +245,8 @@ def run(config: dict | TrainConfig, out_dir: str | Path) -> Path:
     last = checkpoint.latest(ckpt_root) if cfg.resume else None
     start = _restore(p, last) if last is not None else 0
     distributed.broadcast_(_replicated(p))  # identical by construction; made certain
-    extra = (HPS_COLUMNS if cfg.hps_loss_weight > 0 else ()) + (REG_COLUMNS if cfg.reg_weight > 0 else ())
+    extra = ((HPS_COLUMNS if cfg.hps_loss_weight > 0 else ()) + (REG_COLUMNS if cfg.reg_weight > 0 else ())
+             + (diagnostics.COLUMNS if cfg.diagnostics_every else ()))
     log = RunLog(out / "log.csv", start, out / "tensorboard" if cfg.tensorboard else None, extra) if main else None
     vae = zoo.load_vae(cfg.teacher).to(acc.device).eval() if cfg.sample_every and main else None
     n_s = min(cfg.sample_prompts, len(prompts))
@@ -263,7 +264,10 @@ def run(config: dict | TrainConfig, out_dir: str | Path) -> Path:
     for step in range(start, cfg.max_steps):
         logs = train_step(p, step, cond_all, null, captions)
         done = step + 1
-        if done % cfg.log_every == 0 or done in (1, cfg.max_steps):
+        diagnose = bool(cfg.diagnostics_every) and (done % cfg.diagnostics_every == 0 or done in (1, cfg.max_steps))
+        if diagnose:  # every rank (mean_logs below is a collective); no draw from the run's generators
+            logs.update(diagnostics.drift(p, done, cond_all, null))
+        if diagnose or done % cfg.log_every == 0 or done in (1, cfg.max_steps):
             logs = distributed.mean_logs(logs)  # every rank: a collective
             if log is not None:
                 log.write(done, logs)
