@@ -7,6 +7,7 @@ from pathlib import Path
 
 import sb2bench  # noqa: F401  (torchvision shim)
 
+from sb2bench import zoo
 from sb2bench.atomic import write_json
 from sb2bench.config import load_config
 from sb2bench.evaluate import evaluate
@@ -70,3 +71,25 @@ def student_spec(name: str, student: Path, cfg: dict, pipeline: str = "toy:sd-to
         sub = "ema" if cfg.get("ema_decay") else None
     return SystemSpec(name=name, pipeline=pipeline, kind="onestep", unet=str(student), unet_subfolder=sub,
                       steps=1, cfg=1.0, scheduler="ddpm")
+
+
+def checkpoint_unet(cfg: dict, ckpt: Path, folder: Path) -> Path:
+    """The student of a training checkpoint as a plain diffusers UNet folder: the init's weights with the
+    checkpoint's trained tensors (a full student's weights, or a LoRA student's adapter, fused)."""
+    from sb2bench.train import checkpoint, lora
+    from sb2bench.train.config import TrainConfig
+
+    if (folder / "config.json").exists():
+        return folder
+    c = TrainConfig.from_dict(cfg)
+    unet = zoo.load_unet(c.student_init, c.student_init_subfolder or None)
+    tensors, _, _ = checkpoint.read(ckpt)
+    if c.scheme == "full":
+        unet.requires_grad_(True)
+    else:
+        lora.add_lora(unet, lora.STUDENT_ADAPTER, c.student_lora_rank, c.student_lora_alpha, c.student_lora_targets)
+    lora.load_trainable(unet, tensors["student"], f"student of {ckpt}")
+    if c.scheme != "full":
+        unet = lora.fused_copy(unet, lora.STUDENT_ADAPTER)
+    unet.save_pretrained(str(folder))
+    return folder

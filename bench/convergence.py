@@ -23,27 +23,15 @@ from pathlib import Path
 import _toy_runs as toy
 import torch
 
-from sb2bench import zoo
 from sb2bench.atomic import atomic_file
 from sb2bench.report.figures import save_figure
 from sb2bench.sampling import SystemSpec
-from sb2bench.train import checkpoint, lora, run
+from sb2bench.train import run
 
 OUT = toy.ROOT / "reports" / "toy"
 RUNS = {"teacher": "swiftbrush", "turbo": "turbo-init"}
 INIT_PIPELINES = {"teacher": "toy:sd-toy", "turbo": "toy:sd-toy-turbo"}
 COLUMNS = ("system", "init", "step", "train_seconds", *toy.METRICS)
-
-
-def _checkpoint_unet(cfg: dict, ckpt: Path, folder: Path) -> Path:
-    """The full student of a checkpoint as a diffusers UNet folder (init weights + its trained tensors)."""
-    if not (folder / "config.json").exists():
-        unet = zoo.load_unet(cfg["student_init"], cfg.get("student_init_subfolder") or None)
-        tensors, _, _ = checkpoint.read(ckpt)
-        unet.requires_grad_(True)
-        lora.load_trainable(unet, tensors["student"], f"student of {ckpt}")
-        unet.save_pretrained(str(folder))
-    return folder
 
 
 def probe(init: str, steps: int, every: int, work: Path, score_only: bool) -> list[dict]:
@@ -64,7 +52,7 @@ def probe(init: str, steps: int, every: int, work: Path, score_only: bool) -> li
     ckpts = sorted((out / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     for ckpt in ckpts:
         step = int(ckpt.name.split("-")[1])
-        unet = _checkpoint_unet(cfg, ckpt, work / "students" / f"{name}-{steps}" / f"step-{step}")
+        unet = toy.checkpoint_unet(cfg, ckpt, work / "students" / f"{name}-{steps}" / f"step-{step}")
         spec = SystemSpec(name=f"{name}-{step}", pipeline=INIT_PIPELINES[init], kind="onestep", unet=str(unet),
                           unet_subfolder=None, steps=1, cfg=1.0, scheduler="ddpm")
         rows.append({"system": name, "init": init, "step": step,

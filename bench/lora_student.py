@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=None, help="default: the model-b run's max_steps")
     ap.add_argument("--run", default="model-b", help="a LoRA run of config/default.yaml")
     ap.add_argument("--work", default="/tmp/sb2bench_lora_student")
+    ap.add_argument("--checkpoints", action="store_true",
+                    help="train nothing: score the checkpoints the runs of these lrs have written so far")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     work = Path(a.work)
@@ -52,6 +54,17 @@ def main(argv: list[str] | None = None) -> int:
         if cfg.get("scheme") != "lora":
             raise SystemExit(f"run {a.run!r} is not a LoRA run (scheme {cfg.get('scheme')!r})")
         tag = f"{a.run}-lr{lr}-{cfg['max_steps']}"
+        if a.checkpoints:
+            for ckpt in sorted((work / "runs" / tag / "checkpoints").glob("checkpoint-*")):
+                step = int(ckpt.name.split("-")[1])
+                unet = toy.checkpoint_unet(cfg, ckpt, work / "students" / tag / f"step-{step}")
+                spec = SystemSpec(name=f"{tag}@{step}", pipeline="toy:sd-toy-turbo", kind="onestep", unet=str(unet),
+                                  unet_subfolder=None, steps=1, cfg=1.0, scheduler="ddpm")
+                results[f"{tag} (checkpoint {step})"] = {
+                    "run": a.run, "student_lora_lr": lr, "student_lr": cfg.get("student_lr"), "steps": step,
+                    "metrics": toy.score(spec, work, f"{tag}-step{step}"), "config": cfg}
+                print(tag, step, results[f"{tag} (checkpoint {step})"]["metrics"], flush=True)
+            continue
         t0 = time.time()
         student = run(cfg, work / "runs" / tag)
         seconds = time.time() - t0
