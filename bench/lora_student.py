@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     work = Path(a.work)
     path = REPORT.with_suffix(".json")
-    results = json.loads(path.read_text())["results"] if path.exists() else {}
+    results: dict = {}
     results["toy turbo (init)"] = {"metrics": toy.score(SystemSpec(name="turbo", pipeline="toy:sd-toy-turbo",
                                                                    kind="onestep"), work, "turbo")}
     for lr in a.lrs:
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                     "run": a.run, "student_lora_lr": lr, "student_lr": cfg.get("student_lr"), "steps": step,
                     "metrics": toy.score(spec, work, f"{tag}-step{step}"), "config": cfg}
                 print(tag, step, results[f"{tag} (checkpoint {step})"]["metrics"], flush=True)
+                _save(results, work)
             continue
         t0 = time.time()
         student = run(cfg, work / "runs" / tag)
@@ -73,11 +74,23 @@ def main(argv: list[str] | None = None) -> int:
                         "steps": cfg["max_steps"], "metrics": metrics, "train_seconds": round(seconds, 1),
                         "config": cfg}
         print(tag, metrics, flush=True)
-        write_json(path, record(benchmark="lora_student", results=results, argv=sys.argv[1:]))
-        _write_md(results)
-    write_json(path, record(benchmark="lora_student", results=results, argv=sys.argv[1:]))
-    _write_md(results)
+        _save(results, work)
+    _save(results, work)
     return 0
+
+
+def _save(new: dict, work: Path) -> None:
+    """Merge this invocation's rows into the report on disk (a checkpoint-scoring invocation may run beside
+    a training one), each row with the command line that made it."""
+    import fcntl
+
+    path = REPORT.with_suffix(".json")
+    with open(work / "report.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = json.loads(path.read_text())["results"] if path.exists() else {}
+        results.update({k: {**v, "argv": sys.argv[1:]} for k, v in new.items()})
+        write_json(path, record(benchmark="lora_student", results=results))
+        _write_md(results)
 
 
 def _write_md(results: dict) -> None:
