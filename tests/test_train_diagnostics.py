@@ -104,3 +104,23 @@ def test_student_lora_lr_drives_the_lora_student_only():
 def test_the_lora_student_optimiser_uses_its_lr(tiny_pipeline_dir, tmp_path):
     p, _, _ = setup(make_config(tiny_pipeline_dir, tmp_path, scheme="lora", student_lora_lr=2e-4), tmp_path)
     assert [g["lr"] for g in p.opt_student.param_groups] == [2e-4]
+
+
+def test_toy_defaults_use_one_vsd_form():
+    """SwiftBrush v1's form (docs/recipe.md): CFG on both teachers at the same scale, abar-weighted LoRA loss;
+    TOY_OVERRIDES and config/default.yaml agree on the recipe keys."""
+    from pathlib import Path
+
+    import yaml
+
+    from sb2bench.train import TOY_OVERRIDES
+
+    root = Path(__file__).resolve().parent.parent
+    defaults = yaml.safe_load((root / "config" / "default.yaml").read_text())["training"]["defaults"]
+    base = {"teacher": "t", "student_init": "s", "prompts": "p"}
+    for keys in (defaults, TOY_OVERRIDES):
+        cfg = TrainConfig.from_dict({**base, **{k: v for k, v in keys.items() if k in TrainConfig.__dataclass_fields__}})
+        assert cfg.lora_cfg == cfg.teacher_cfg and cfg.lora_loss_weighting == "alpha_bar"
+        assert cfg.diagnostics_every > 0
+    for key in ("lora_cfg", "student_lora_lr", "lora_updates_per_step", "lora_warmup_steps", "student_lr"):
+        assert defaults[key] == TOY_OVERRIDES[key], key

@@ -264,10 +264,11 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
 # the frozen *and* the LoRA teacher with the abar-weighted LoRA loss. The earlier mix (LoRA teacher at cfg 1,
 # DMD2's form, with SBv1's weighted loss and a rank-8 LoRA) made the update mostly the guidance term and the
 # students drift into over-guidance; SBv1's form ran 1,000 steps from the teacher without drift (FID 108 ->
-# 39; shared/reference/toy_calibration.md, "A longer SBv1-form run"). Ranks are scaled to the tiny UNet.
+# 39; shared/reference/toy_calibration.md, "A longer SBv1-form run"). Ranks are scaled to the tiny UNet; a LoRA
+# student gets its own lr (its B starts at 0; at 5e-6 toy Model B ended at its init: reports/bench/lora_student.md).
 TOY_OVERRIDES: dict[str, Any] = {
     "batch_size": 32, "student_lr": 5e-6, "lora_cfg": 4.5, "lora_updates_per_step": 4, "lora_warmup_steps": 50,
-    "lora_rank": 8, "lora_alpha": 16.0, "student_lora_rank": 16, "student_lora_alpha": 32.0,
+    "lora_rank": 8, "lora_alpha": 16.0, "student_lora_rank": 16, "student_lora_alpha": 32.0, "student_lora_lr": 2e-4,
     "threads": 1, "checkpoint_every": 100, "log_every": 10, "diagnostics_every": 25,
 }
 
