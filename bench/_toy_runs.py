@@ -7,14 +7,14 @@ from pathlib import Path
 
 import sb2bench  # noqa: F401  (torchvision shim)
 
-from sb2bench import zoo
-from sb2bench.atomic import write_json
-from sb2bench.config import load_config
-from sb2bench.evaluate import evaluate
-from sb2bench.metrics.attributes import attribute_accuracy
-from sb2bench.prompts import read_prompts, write_prompts
-from sb2bench.runs import resolve_run
-from sb2bench.sampling import SystemSpec, generate_shard
+from sb2bench.models import zoo
+from sb2bench._infra.atomic import write_json
+from sb2bench.plan.config import load_config
+from sb2bench.evaluate.score import evaluate
+from sb2bench.evaluate.metrics.attributes import attribute_accuracy
+from sb2bench.data.prompts import read_prompts, write_prompts
+from sb2bench.plan.runs import resolve_run
+from sb2bench.sample.generate import SystemSpec, generate_shard
 from sb2bench.toyworld.prompt_sets import training_prompts, write_eval_set
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,9 +23,9 @@ from pathlib import Path
 import _toy_runs as toy
 import torch
 
-from sb2bench.atomic import atomic_file
+from sb2bench._infra.atomic import atomic_file
 from sb2bench.report.figures import save_figure
-from sb2bench.sampling import SystemSpec
+from sb2bench.sample.generate import SystemSpec
 from sb2bench.train import run
 
 OUT = toy.ROOT / "reports" / "toy"

@@ -21,9 +21,9 @@ from pathlib import Path
 import _toy_runs as toy
 import torch
 
-from sb2bench.atomic import atomic_file, write_json
-from sb2bench.provenance import record
-from sb2bench.sampling import SystemSpec
+from sb2bench._infra.atomic import atomic_file, write_json
+from sb2bench._infra.provenance import record
+from sb2bench.sample.generate import SystemSpec
 from sb2bench.train import run
 
 REPORT = toy.ROOT / "reports" / "bench" / "lora_student"

@@ -27,9 +27,9 @@ import sb2bench  # noqa: F401  (torchvision shim)
 import torch
 import yaml
 
-from sb2bench.atomic import atomic_file, write_json
-from sb2bench.prompts import write_prompts
-from sb2bench.provenance import record
+from sb2bench._infra.atomic import atomic_file, write_json
+from sb2bench.data.prompts import write_prompts
+from sb2bench._infra.provenance import record
 from sb2bench.toyworld.prompt_sets import training_prompts
 from sb2bench.train import losses, trainer
 from sb2bench.train.clip_guidance import decode01

@@ -10,19 +10,24 @@ from snakemake.utils import validate
 validate(config, schema="../schemas/config.schema.yaml")
 
 sys.path.insert(0, workflow.basedir)
-from sb2bench.config import check_config, check_models  # noqa: E402
-from sb2bench.protocol import HPS_STYLES, protocol_block  # noqa: E402
-from sb2bench.runs import (  # noqa: E402
+from sb2bench.plan.config import check_config, check_models  # noqa: E402
+from sb2bench.evaluate.protocol import HPS_STYLES, protocol_block  # noqa: E402
+from sb2bench.plan.runs import (  # noqa: E402
     expand_seed_replicas, lora_warmups, reg_pairs_dir, resolve_run, run_system, seed_groups, student_dir,
     train_prompts, uses_shared_reg_pairs, warmup_dir)
 from sb2bench.train.warmup import warmup_job_config  # noqa: E402
-from sb2bench.merges import input_spec, lam_name, merge_out, merge_system_name, merge_systems  # noqa: E402
+from sb2bench.plan.merges import input_spec, lam_name, merge_out, merge_system_name, merge_systems  # noqa: E402
+from sb2bench.plan.pairing import full_set_systems, scored_prompts  # noqa: E402
+from sb2bench.plan.batch import plan_batches, train_gpus  # noqa: E402
+from sb2bench.plan.weights import check_weights  # noqa: E402
 from sb2bench.train.launch import launch_shell  # noqa: E402
-from sb2bench.warm import set_for_jobs as set_warm_for_jobs  # noqa: E402
+from sb2bench._infra.warm import set_for_jobs as set_warm_for_jobs  # noqa: E402
 
 config["training"]["runs"] = expand_seed_replicas(config)  # a run's further seeds are runs of their own
 check_config(config)
 check_models(config)
+# every model resolved offline before any job; all missing pieces listed with their fetch commands (a dry run warns)
+check_weights(config, f"results/{config['world']}", warn_only=workflow.output_settings.dryrun)
 
 set_warm_for_jobs(config["resources"]["warm_interpreter"])  # jobs' sb2bench commands fork a warm interpreter
 
@@ -65,6 +70,22 @@ if GPUS_PER_TRAIN_JOB is None:
     GPUS_PER_TRAIN_JOB = GPUS_PER_JOB
 TIMING = config["timing"]
 REG_PAIRS = config["training"]["reg_pairs"]
+
+
+def resource_value(resources, name):
+    """A resource's value from Snakemake's resources (None when unset)."""
+    value = resources.get(name) if resources is not None else None
+    value = getattr(value, "value", value)
+    return int(value) if isinstance(value, (int, str)) and str(value).isdigit() else None
+
+
+# GPUs (= processes) of a training job as Snakemake will give them: set-resources, capped by --resources gpu
+TRAIN_GPUS = train_gpus(
+    config,
+    resource_value(workflow.global_resources, "gpu"),
+    resource_value(workflow.resource_settings.overwrite_resources.get("train_run"), "gpu"),
+)
+BATCHES = plan_batches(config, RESULTS, TRAIN_GPUS)  # every run's global batch, refused here if it cannot be kept
 WARMUPS = lora_warmups(config, RESULTS, GPUS_PER_TRAIN_JOB)  # warm-up key -> the runs that share it
 RUN_WARMUP = {name: key for key, names in WARMUPS.items() for name in names}
 
@@ -103,6 +124,21 @@ def hub_inputs(*components):
 def prompts_file():
     p = config["teacher_sampling"]["prompts"]
     return f"{RESULTS}/data/eval/prompts.jsonl" if p in ("toy_eval", "coco") else p
+
+
+def system_prompts(name):
+    """The prompts a system is sampled and scored on: the evaluation set, or its first n prompts for the
+    systems outside evaluation.subset's headline ones (the toy set and its noise are prefix-stable)."""
+    n = None if name == REFERENCE else scored_prompts(config, name, FULL_SET)
+    return prompts_file() if n is None else f"{RESULTS}/data/eval/prompts-first{n}.jsonl"
+
+
+def system_n_prompts(name):
+    return (None if name == REFERENCE else scored_prompts(config, name, FULL_SET)) or n_prompts()
+
+
+def wildcard_prompts(wildcards):
+    return system_prompts(wildcards.system)
 
 
 def evaluated():
@@ -297,6 +333,8 @@ def metric_files(name):
 
 
 HPS_SYSTEMS = hps_systems()
+FULL_SET = full_set_systems(config, {m: [merge_system_name(MERGES[m], lam) for lam in MERGES[m]["lambdas"]]
+                                     for m in MERGES}, SEED_GROUPS)
 
 
 def metric_source(name):
@@ -355,8 +393,10 @@ def index_entries():
 
 
 def index_inputs():
+    """The reports it links, and the metric files and per-image arrays the claims resample."""
     files = [f"{REPORTS}/{e['path']}" for e in index_entries()]
-    return files + [f for name in claim_systems() for n in SEED_GROUPS.get(name, [name]) for f in metric_files(n)]
+    names = [n for name in claim_systems() for n in SEED_GROUPS.get(name, [name])]
+    return files + [f for n in names for f in metric_files(n)] + [f"{RESULTS}/metrics/{n}/per_image.npz" for n in names]
 
 
 def index_spec():
@@ -364,7 +404,7 @@ def index_spec():
                            for lam in MERGES[c["merge"]]["lambdas"]] for c in CLAIMS if c.get("merge")}
     sources = {name: metric_source(name) for name in claim_systems()}
     return json.dumps({"world": WORLD, "claims": CLAIMS, "sources": sources, "sweeps": sweeps,
-                       "outputs": index_entries()})
+                       "bootstrap": config["evaluation"]["bootstrap"], "outputs": index_entries()})
 
 
 def benchmark_files():

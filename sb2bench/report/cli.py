@@ -11,10 +11,11 @@ def cmd_report_index(a: argparse.Namespace) -> None:
     from sb2bench.report.index import write_world_index
 
     spec = a.spec
-    verdicts = check_claims(spec["claims"], spec["sources"], spec["sweeps"])
+    verdicts = check_claims(spec["claims"], spec["sources"], spec["sweeps"], spec.get("bootstrap") or {})
     write_world_index(spec["world"], verdicts, spec["outputs"], Path(a.out))
     for v in verdicts:
-        print(f"[claim] {v.claim['id']}: {v.verdict} (difference {v.difference:+.4g}, noise {v.noise:.3g})", flush=True)
+        print(f"[claim] {v.claim['id']}: {v.verdict} (difference {v.difference:+.4g} in [{v.low:+.4g}, "
+              f"{v.high:+.4g}], detectable {v.detectable:.3g})", flush=True)
 
 
 def cmd_report_top_index(a: argparse.Namespace) -> None:
@@ -34,7 +35,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("report-index", help="a world's index: the paper's claims checked, then every report")
     s.add_argument("--spec", type=json.loads, required=True,
                    help='{"world", "claims", "sources": {system: metric source}, "sweeps": {merge: [{lambda, source}]}, '
-                        '"outputs": [{path, title, section}]}')
+                        '"bootstrap": evaluation.bootstrap, "outputs": [{path, title, section}]}')
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_report_index)
 

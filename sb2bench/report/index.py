@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sb2bench.atomic import atomic_file
-from sb2bench.report.claims import Z, Verdict
+from sb2bench._infra.atomic import atomic_file
+from sb2bench.report.claims import Verdict
 
 
 def _claims_table(verdicts: list[Verdict]) -> list[str]:
-    lines = ["| claim | paper's evidence | ours (measured) | difference in the paper's direction | noise | verdict |",
-             "|---|---|---|---:|---|---|"]
+    lines = ["| claim | paper's evidence | ours (measured) | difference in the paper's direction [paired interval] "
+             "| smallest detectable difference | verdict |",
+             "|---|---|---|---:|---:|---|"]
     for v in verdicts:
-        digits = 4 if v.claim["metric"] in ("clip_score", "precision", "recall") else 2
+        digits = 4 if v.claim["metric"] in ("clip_score", "precision", "recall", "attribute_accuracy") else 2
         lines.append(f"| {v.claim['text']} | {v.claim.get('paper') or '–'} | {v.measured} | "
-                     f"{v.difference:+.{digits}f} | {v.noise:.{digits}f} ({v.noise_kind}) | **{v.verdict}** |")
-    return lines
+                     f"{v.difference:+.{digits}f} [{v.low:+.{digits}f}, {v.high:+.{digits}f}] | "
+                     f"{v.detectable:.{digits}f} | **{v.verdict}** |")
+    methods = list(dict.fromkeys(v.method for v in verdicts))
+    return lines + ["", "Intervals: " + "; ".join(methods) + "."]
 
 
 def write_world_index(world: str, verdicts: list[Verdict], outputs: list[dict], out: Path) -> None:
@@ -23,9 +26,12 @@ def write_world_index(world: str, verdicts: list[Verdict], outputs: list[dict], 
     lines = [f"# sb2bench reports: {world} world", ""]
     if verdicts:
         lines += ["## The paper's claims at this scale", "",
-                  f"Measured by the DAG, whatever they show. A difference counts when it exceeds {Z:g}× its noise "
-                  "(the standard error over training seeds where a run was repeated, else the bootstrap "
-                  "half-widths over images); the claims are declared in the config (`claims:`).", ""]
+                  "Measured by the DAG, whatever they show. Each claim compares systems scored on the same prompts "
+                  "and noise, so the difference is bootstrapped *paired* (the same resampled images for both). "
+                  "**holds**: the whole interval of the difference lies in the paper's direction; "
+                  "**contradicted**: it lies against it; **inconclusive**: it contains 0 -- the smallest detectable "
+                  "difference (the interval's half-width) is the effect size this test could have resolved. "
+                  "The claims are declared in the config (`claims:`); method: docs/evaluation.md.", ""]
         lines += _claims_table(verdicts) + [""]
     sections: dict[str, list[dict]] = {}
     for o in outputs:

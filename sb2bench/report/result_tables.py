@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from sb2bench.atomic import atomic_file
-from sb2bench.paper_numbers import paper_table
-from sb2bench.report.tables import COLUMNS, SPREAD_NOTE, fmt_value, read_system
+from sb2bench._infra.atomic import atomic_file
+from sb2bench.paper.numbers import paper_table
+from sb2bench.evaluate.metrics.bootstrap import METHODS
+from sb2bench.report.tables import COLUMNS, SPREAD_NOTE, ci_method, fmt_value, read_system
 
 
 def _fmt(v: float | None, metric: str) -> str:
@@ -45,6 +46,7 @@ def table_frame(table: dict, metrics_files: dict[str, list[str] | dict]) -> tupl
             row[f"{m}_seed_sd"] = sd.get(m)
             row[f"{m}_n_seeds"] = n_seeds if m in ours else None
         row["ci_level"] = next(iter(ci.values()))["level"] if ci else None
+        row["ci_method"] = ci_method(next(iter(ci.values()))) if ci else None
         rows.append(row)
     return pd.DataFrame(rows), protocol
 
@@ -92,7 +94,8 @@ def _markdown(table: dict, df: pd.DataFrame, protocol: dict | None, world: str) 
                     notes.append(f"{r['row']} (caution): {prow.caution}")
         notes += list(paper.notes)
     if protocol and df["ci_level"].notna().any():
-        notes.append(SPREAD_NOTE.format(level=f"{df['ci_level'].dropna().iloc[0]:.0%}"))
+        notes.append(SPREAD_NOTE.format(level=f"{df['ci_level'].dropna().iloc[0]:.0%}",
+                                        method=METHODS[df["ci_method"].dropna().iloc[0]]))
     if protocol:
         notes.append(f"Ours: protocol `{protocol['name']}` v{protocol['version']} (prompts: {protocol['prompts']}; "
                      f"reference: {protocol.get('reference', '')}); every value is read from "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sb2bench.atomic import atomic_file
+from sb2bench._infra.atomic import atomic_file
 from sb2bench.report.figures import save_figure
 from sb2bench.report.tables import COLUMNS, read_metrics
 
@@ -52,7 +52,8 @@ def write_sweep(label: str, points: list[dict], prefix: Path) -> pd.DataFrame:
         interior = best["lambda"] not in (df["lambda"].min(), df["lambda"].max())
         lines += ["", f"Best FID at λ = {best['lambda']:g} ({best['fid']:.2f}); "
                   + ("an interior λ beats both ends (" if interior else "no interior λ beats both ends (")
-                  + ", ".join(f"{v:.2f}" for v in ends) + ")."]
+                  + ", ".join(f"{v:.2f}" for v in ends) + ") on the point estimates; whether that is more than "
+                  "noise is the paired test of a claim on this merge in the world's index."]
     with atomic_file(prefix.with_suffix(".md")) as f:
         f.write("\n".join(lines) + "\n")
     return df

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sb2bench.atomic import atomic_file
+from sb2bench._infra.atomic import atomic_file
+from sb2bench.evaluate.metrics.bootstrap import METHODS
 
 COLUMNS = {"fid": ("FID ↓", 2), "kid": ("KID ↓", 4), "precision": ("precision ↑", 3), "recall": ("recall ↑", 3),
            "clip_score": ("CLIP ↑", 3), "attribute_accuracy": ("attribute acc. ↑", 3),
@@ -18,11 +19,24 @@ COLUMNS = {"fid": ("FID ↓", 2), "kid": ("KID ↓", 4), "precision": ("precisio
 
 
 def fmt_value(value: float, metric: str, interval: dict | None = None) -> str:
-    """``value`` at the metric's precision, with ± half the interval's width when there is one."""
-    text = f"{value:.{COLUMNS[metric][1]}f}"
+    """``value`` at the metric's precision, then its interval as [low, high] when there is one (an
+    interval need not be symmetric about the point, so no ±)."""
+    digits = COLUMNS[metric][1]
+    text = f"{value:.{digits}f}"
     if interval:
-        text += f" ± {(interval['high'] - interval['low']) / 2:.{COLUMNS[metric][1]}f}"
+        text += f" [{interval['low']:.{digits}f}, {interval['high']:.{digits}f}]"
     return text
+
+
+def ci_method(interval: dict) -> str:
+    """The interval's method key; metric files written before methods were recorded used the percentile."""
+    return interval.get("method", "percentile")
+
+
+def interval_note(level: float, method: str) -> str:
+    """How a table's [low, high] was made, for its caption."""
+    return (f"[low, high] is the {level:.0%} {METHODS[method]} interval over images (docs/evaluation.md); CSV: "
+            f"`<metric>_low`, `<metric>_high`, `ci_level`, `ci_method`.")
 
 
 def read_metrics(files: str | list[str]) -> tuple[dict, dict, int, dict]:
@@ -64,7 +78,7 @@ class SystemMetrics:
 
 def read_system(source: str | list[str] | dict) -> SystemMetrics:
     """``source``: a system's metric files, or ``{"seeds": [files of seed 1, files of seed 2, ...]}`` for a
-    training run repeated over seeds (``sb2bench.runs.seed_groups``)."""
+    training run repeated over seeds (``sb2bench.plan.runs.seed_groups``)."""
     if not isinstance(source, dict):
         values, protocol, n, intervals = read_metrics(source)
         return SystemMetrics(values, protocol, n, intervals)
@@ -76,7 +90,7 @@ def read_system(source: str | list[str] | dict) -> SystemMetrics:
 
 
 def fmt_system(sm: SystemMetrics, metric: str) -> str:
-    """Mean ± s.d. over seeds when there are several, else the value ± its bootstrap half-width."""
+    """Mean ± s.d. over seeds when there are several, else the value and its bootstrap interval."""
     if metric not in sm.values:
         return "–"
     if metric in sm.seed_sd:
@@ -84,9 +98,10 @@ def fmt_system(sm: SystemMetrics, metric: str) -> str:
     return fmt_value(sm.values[metric], metric, sm.intervals.get(metric))
 
 
-SPREAD_NOTE = ("± is half the width of the {level} percentile-bootstrap interval over images; rows marked "
-               "\"(k seeds)\" show the mean ± standard deviation over k training seeds instead (CSV: "
-               "`<metric>_seed_sd`, `<metric>_n_seeds`; the bootstrap interval there is the first seed's).")
+SPREAD_NOTE = ("[low, high] is the {level} {method} interval over images (docs/evaluation.md; CSV "
+               "`<metric>_ours_low`, `<metric>_ours_high`, `ci_level`, `ci_method`); rows marked \"(k seeds)\" "
+               "show the mean ± standard deviation over k training seeds instead (CSV: `<metric>_seed_sd`, "
+               "`<metric>_n_seeds`; the bootstrap interval there is the first seed's).")
 
 
 def write_eval_table(systems: list[dict], out_md: Path, out_csv: Path, title: str) -> pd.DataFrame:
@@ -97,8 +112,10 @@ def write_eval_table(systems: list[dict], out_md: Path, out_csv: Path, title: st
         values, block, n, ci = read_metrics(s["metrics"])
         protocol = protocol or block
         intervals.append(ci)
+        first = next(iter(ci.values()), None)
         rows.append({"system": s["label"], "n": n, **values,
-                     **{f"{m}_low": v["low"] for m, v in ci.items()}, **{f"{m}_high": v["high"] for m, v in ci.items()}})
+                     **{f"{m}_low": v["low"] for m, v in ci.items()}, **{f"{m}_high": v["high"] for m, v in ci.items()},
+                     "ci_level": first["level"] if first else None, "ci_method": ci_method(first) if first else None})
     df = pd.DataFrame(rows)
     with atomic_file(out_csv) as f:
         df.to_csv(f, index=False)
@@ -113,9 +130,8 @@ def write_eval_table(systems: list[dict], out_md: Path, out_csv: Path, title: st
         cells = [fmt_value(r[c], c, ci.get(c)) if c in r else "–" for c in cols]  # HPS: only some systems
         lines.append(f"| {r['system']} | {r['n']} | " + " | ".join(cells) + " |")
     if any(intervals):
-        level = next(iter(next(ci for ci in intervals if ci).values()))["level"]
-        lines += ["", f"± is half the width of the {level:.0%} percentile-bootstrap interval over images "
-                      f"(CSV: `<metric>_low`, `<metric>_high`)."]
+        first = next(iter(next(ci for ci in intervals if ci).values()))
+        lines += ["", interval_note(first["level"], ci_method(first))]
     lines += ["", "Every value comes from `results/<world>/metrics/<system>/metrics.json` (with its provenance); "
               f"the same numbers as CSV: `{out_csv.name}`."]
     with atomic_file(out_md) as f:

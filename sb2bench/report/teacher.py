@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sb2bench.atomic import atomic_file
-from sb2bench.prompts import read_prompts
+from sb2bench._infra.atomic import atomic_file
+from sb2bench.data.prompts import read_prompts
 from sb2bench.report.figures import image_grid
 from sb2bench.toyworld import world
 
@@ -41,7 +41,7 @@ def write_teacher_report(systems: list[dict], prompts_file: Path, out_md: Path, 
                  + " |")
     unnamed = [a for a in attrs if all(r["per_attribute"][a] is None for r in results)]
     if unnamed:
-        lines += ["", f"–: {', '.join(unnamed)} never named by these prompts (see README, 'The toy world')."]
+        lines += ["", f"–: {', '.join(unnamed)} never named by these prompts (see docs/toy_world.md)."]
     lines += ["", f"![teacher samples]({out_png.name})", "",
               "Rows: systems as labelled; columns: the first prompts of the set, same seed per prompt:", ""]
     lines += [f"{k + 1}. {p['caption']}" for k, p in enumerate(prompts[:grid_prompts])]

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sb2bench.atomic import atomic_file
+from sb2bench._infra.atomic import atomic_file
+from sb2bench.evaluate.metrics.bootstrap import METHODS
 from sb2bench.report.figures import save_figure
-from sb2bench.report.tables import read_metrics
+from sb2bench.report.tables import ci_method, read_metrics
 
 METRICS = ("clip_score", "fid")
 
@@ -26,9 +27,10 @@ def trade_off_frame(curve: list[dict], points: list[dict]) -> pd.DataFrame:
             missing = [m for m in METRICS if m not in values]
             if missing:
                 raise ValueError(f"{s['metrics']}: no {', '.join(missing)} for system {s['name']!r}")
-            level = next((intervals[m]["level"] for m in METRICS if m in intervals), math.nan)
+            first = next((intervals[m] for m in METRICS if m in intervals), None)
             row = {"system": s["name"], "label": s.get("label") or s["name"], "group": group, "n": n,
-                   "interval_level": level}
+                   "interval_level": first["level"] if first else math.nan,
+                   "interval_method": ci_method(first) if first else None}
             for m in METRICS:
                 row[m] = float(values[m])
                 row[f"{m}_low"] = float(intervals[m]["low"]) if m in intervals else math.nan
@@ -105,7 +107,8 @@ def write_trade_off(curve: list[dict], points: list[dict], prefix: Path, title: 
     ax.legend(loc="best", fontsize=8)
     levels = df["interval_level"].dropna()
     if len(levels):
-        ax.text(0.99, 0.01, f"error bars: {levels.iloc[0]:.0%} percentile-bootstrap intervals over images",
+        method = METHODS[df["interval_method"].dropna().iloc[0]]
+        ax.text(0.99, 0.01, f"error bars: {levels.iloc[0]:.0%} {method} intervals over images",
                 transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="grey")
     fig.tight_layout()
     save_figure(fig, prefix, dpi=150)

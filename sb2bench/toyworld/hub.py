@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from sb2bench.atomic import atomic_dir, write_json
+from sb2bench._infra.atomic import atomic_dir, write_json
 
 COMPONENTS = ("tokenizer", "vae", "tiny_vae", "classifier", "feature_net", "clip", "teacher", "turbo")
 FOLDERS = {"tokenizer": "tokenizer-toy", "vae": "vae-toy", "tiny_vae": "taesd-toy",

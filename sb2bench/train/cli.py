@@ -28,6 +28,7 @@ def _read_config(text: str) -> TrainConfig:
 
 def cmd_train(a: argparse.Namespace) -> None:
     config = _read_config(a.config)
+    config.accumulation(a.processes)  # a global batch this process count cannot divide: refused before launch
     if a.processes > 1:
         from sb2bench.train.warmup import check_processes
 

@@ -11,16 +11,17 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from sb2bench.hashing import sha256_json
+from sb2bench._infra.hashing import sha256_json
 
 SCHEMES = ("full", "lora")
 CLIP_MODES = ("none", "clamped", "unclamped")
 SCHEDULES = ("constant", "linear", "cosine")
-HPS_VERSIONS = ("v2.0", "v2.1")  # sb2bench.metrics.hps.HPS_VERSIONS (not imported: it loads torch)
+HPS_VERSIONS = ("v2.0", "v2.1")  # sb2bench.evaluate.metrics.hps.HPS_VERSIONS (not imported: it loads torch)
 REG_LOSSES = ("mse_latent", "mse_pixel")
 WEIGHTINGS = ("one_minus_alpha_bar", "constant")
 LORA_LOSS_WEIGHTINGS = ("alpha_bar", "none")
 NONFINITE_POLICIES = ("raise", "skip")
+TEACHER_UNETS = ("split", "shared")
 PRECISIONS = ("auto", "no", "bf16")  # fp16 would need a grad scaler: not supported
 DEVICES = ("auto", "cpu", "cuda")
 ATTN_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
@@ -29,11 +30,11 @@ ATTN_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 # change them without invalidating its checkpoints.
 NON_SEMANTIC = ("threads", "checkpoint_every", "checkpoint_total_limit", "log_every", "sample_every",
                 "sample_prompts", "tensorboard", "text_embedding_cache", "text_embedding_cache_max_prompts", "resume",
-                "lora_warmup_from", "diagnostics_every")
+                "lora_warmup_from", "teacher_unet", "diagnostics_every")
 
 
 # Keys added after runs existed (the optional losses of issue 4): hashed only when set.
-LATER_KEYS = ("hps_loss_weight", "hps_model", "hps_checkpoint", "hps_version", "hps_schedule",
+LATER_KEYS = ("global_batch_size", "hps_loss_weight", "hps_model", "hps_checkpoint", "hps_version", "hps_schedule",
               "reg_weight", "reg_pairs", "reg_batch_size", "reg_loss", "student_lora_lr")
 
 
@@ -49,7 +50,10 @@ class TrainConfig:
     scheme: str = "full"                   # "full" fine-tune (Model A) or "lora" student (Model B)
     seed: int = 0
     max_steps: int = 1000                  # student updates (SBv2: not stated)
-    batch_size: int = 16                   # per process (SBv2: 16 per GPU x 4)
+    batch_size: int = 16                   # per process and micro-batch (SBv2: 16 per GPU x 4)
+    global_batch_size: int = 0             # prompts per student update over all processes and accumulation
+    #                                        steps (SBv2: 64); processes x batch_size x accumulation must equal
+    #                                        it, accumulation is chosen to fit; 0 = processes x batch_size
     # -- student optimiser
     student_lr: float = 1e-6               # SBv2 §5.1
     student_lora_rank: int = 256           # SBv2 §5.1 (scheme B)
@@ -116,6 +120,9 @@ class TrainConfig:
     mixed_precision: str = "auto"          # auto = bf16 autocast on CUDA, fp32 on CPU
     device: str = "auto"
     gradient_checkpointing: bool = False
+    teacher_unet: str = "split"            # "split": the frozen teacher is a plain UNet of its own, the LoRA teacher
+    #                                        a second one (fastest, docs/speed.md); "shared": one UNet with the
+    #                                        adapter toggled, as SBv1's code (one UNet less memory); same numbers
     nonfinite: str = "raise"               # "raise" or "skip" a step whose loss/grad is NaN/inf
     max_nonfinite_skips: int = 10          # with "skip": give up after this many skipped steps
     threads: int | None = None             # torch.set_num_threads
@@ -159,7 +166,8 @@ class TrainConfig:
         choices = {"scheme": SCHEMES, "clip_loss": CLIP_MODES, "clip_schedule": SCHEDULES,
                    "hps_schedule": SCHEDULES, "hps_version": HPS_VERSIONS, "reg_loss": REG_LOSSES,
                    "weighting": WEIGHTINGS, "lora_loss_weighting": LORA_LOSS_WEIGHTINGS,
-                   "nonfinite": NONFINITE_POLICIES, "mixed_precision": PRECISIONS, "device": DEVICES}
+                   "nonfinite": NONFINITE_POLICIES, "mixed_precision": PRECISIONS, "device": DEVICES,
+                   "teacher_unet": TEACHER_UNETS}
         for key, allowed in choices.items():
             need(getattr(self, key) in allowed, key, f"is {getattr(self, key)!r}; choose one of {list(allowed)}")
         for key in ("max_steps", "batch_size", "student_lora_rank", "lora_rank", "lora_updates_per_step",
@@ -184,6 +192,8 @@ class TrainConfig:
              f"is required with reg_weight={self.reg_weight}: build a pairs folder with `sb2bench train-reg-pairs`, "
              f"or set reg_weight to 0")
         need(self.ema_decay is None or 0 < self.ema_decay < 1, "ema_decay", "must be null or in (0, 1)")
+        need(self.global_batch_size >= 0, "global_batch_size",
+             f"must be >= 0 (0 = processes x batch_size; got {self.global_batch_size})")
         need(self.sample_every >= 0, "sample_every", "must be >= 0 (0 = off)")
         need(self.diagnostics_every >= 0, "diagnostics_every", "must be >= 0 (0 = off)")
         need(self.student_lora_lr is None or self.student_lora_lr > 0, "student_lora_lr",
@@ -205,6 +215,29 @@ class TrainConfig:
         if self.scheme == "lora" and self.student_lora_lr is not None:
             return self.student_lora_lr
         return self.student_lr
+
+    def accumulation(self, processes: int) -> int:
+        """Micro-batches each process runs per student update, so that processes x batch_size x accumulation
+        = global_batch_size on any process count (1 when global_batch_size is 0). A global batch the count
+        cannot divide is refused with the numbers and the batch sizes that would fit."""
+        processes = max(1, processes)
+        per_update = processes * self.batch_size
+        if self.global_batch_size == 0:
+            return 1
+        if self.global_batch_size % per_update == 0:
+            return self.global_batch_size // per_update
+        fits = [b for b in range(1, self.global_batch_size + 1)
+                if self.global_batch_size % (processes * b) == 0][-3:]
+        hint = (f"set batch_size to one of {fits} (each divides {self.global_batch_size} / {processes} "
+                f"processes)" if fits else f"use a process count that divides {self.global_batch_size}")
+        raise ValueError(f"train config key 'global_batch_size': {self.global_batch_size} is not a multiple of "
+                         f"{processes} process(es) x batch_size {self.batch_size} = {per_update}, so no "
+                         f"gradient-accumulation count fits; {hint}, or change the GPUs per training job "
+                         f"(resources.gpus_per_train_job, the profile's gpu resource)")
+
+    def global_batch(self, processes: int) -> int:
+        """Prompts per student update on ``processes`` processes (after :meth:`accumulation`'s check)."""
+        return max(1, processes) * self.batch_size * self.accumulation(processes)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -275,7 +308,7 @@ TOY_OVERRIDES: dict[str, Any] = {
 
 def run_keys_table() -> str:
     """Markdown table of every run-config key: default and the comment beside it in ``TrainConfig``
-    (one source of truth for the README's 'Training run keys')."""
+    (one source of truth for the 'Training run keys' table in docs/training.md)."""
     import inspect
     import re
 

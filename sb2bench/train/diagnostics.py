@@ -83,8 +83,8 @@ def drift(p: Parts, step: int, cond_all, null: torch.Tensor) -> dict[str, float]
             x0 = predict_x0(p.student, p.acp, z, cond, p.student_t)
             x_t = p.scheduler.add_noise(x0.float(), noise, t)
             uncond = null.expand_as(cond)
-            with p.teacher.frozen():
-                eps_c, eps_u = _eps_pair(p.teacher.unet, x_t, t, cond, uncond)
+            with p.teacher.frozen() as frozen_unet:  # the shared UNet with its adapter off, or a separate copy
+                eps_c, eps_u = _eps_pair(frozen_unet, x_t, t, cond, uncond)
             lora_c, lora_u = _eps_pair(p.teacher.unet, x_t, t, cond, uncond)
         stats = bucket_stats(eps_c, eps_u, lora_c, lora_u, noise, cfg.teacher_cfg, cfg.lora_cfg)
         out.update({f"{q}_{name}": v for q, v in stats.items()})

@@ -7,9 +7,12 @@ export.py). Rerunning a finished run returns ``student/`` at once; rerunning an 
 resumes from its latest checkpoint, provided the config's semantic hash is unchanged.
 
 Under N processes (``sb2bench train --processes N``, launch.py) every rank trains a replica on its own
-``batch_size`` prompts per step (global batch = N x batch_size, as SBv2's 16 per GPU x 4) with gradients
-averaged over the ranks (distributed.py). Rank 0 alone writes the log, samples, checkpoints and the
-export; every rank resumes from the same checkpoint, which stores each rank's random stream.
+A micro-batches of ``batch_size`` prompts per step, A = the gradient-accumulation steps that make
+N x batch_size x A = ``global_batch_size`` (SBv2: 64 = 16 per GPU x 4 GPUs, or 16 x 4 steps on one GPU),
+with gradients accumulated over the micro-batches and averaged over the ranks (distributed.py, step.py).
+Rank 0 alone writes the log, samples, checkpoints and the export; every rank resumes from the same
+checkpoint, which stores every micro-batch's random stream, so it resumes on any layout of the same
+global batch.
 """
 from __future__ import annotations
 
@@ -21,8 +24,8 @@ from pathlib import Path
 
 import torch
 
-from sb2bench import zoo
-from sb2bench.prompts import read_prompts
+from sb2bench.models import zoo
+from sb2bench.data.prompts import read_prompts
 from sb2bench.train import checkpoint, diagnostics, distributed, lora, warmup
 from sb2bench.train.clip_guidance import ClipScorer, load_decoder
 from sb2bench.train.config import TrainConfig
@@ -35,7 +38,7 @@ from sb2bench.train.runlog import HPS_COLUMNS, REG_COLUMNS, RunLog
 from sb2bench.train.samples import write_samples
 from sb2bench.train.step import Parts, lora_warmup_step, train_step
 from sb2bench.train.student import load_student, student_timestep
-from sb2bench.train.teacher import SharedTeacher
+from sb2bench.train.teacher import build_teacher
 
 
 def _accelerator(cfg: TrainConfig):
@@ -59,6 +62,14 @@ def _check_compatible(student, teacher_unet, cond: torch.Tensor) -> None:
     if cond.shape[-1] != t.cross_attention_dim:
         raise ValueError(f"text embeddings have width {cond.shape[-1]}, the teacher expects "
                          f"{t.cross_attention_dim}: the teacher's text encoder does not match its UNet")
+
+
+def adamw(params: list[torch.nn.Parameter], lr: float, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with the run's betas, decay and eps, as one fused kernel over all tensors (CPU and CUDA): a
+    toy full-student step took 39 ms with the default per-tensor loop, 8 ms fused (docs/speed.md); the
+    update is the same to float rounding."""
+    return torch.optim.AdamW(params, lr=lr, betas=(cfg.adam_beta1, cfg.adam_beta2), weight_decay=cfg.adam_weight_decay,
+                             eps=cfg.adam_eps, fused=True)
 
 
 def _constant_with_warmup(opt, warmup: int, factor: int = 1):
@@ -89,15 +100,13 @@ def _reg_pairs(cfg: TrainConfig, student, cache_dir: Path | None, device: torch.
 def build_parts(cfg: TrainConfig, acc, cond_sample: torch.Tensor, cache_dir: Path | None = None) -> Parts:
     torch.manual_seed(cfg.seed)  # LoRA init is random (A matrices)
     student = load_student(cfg).to(acc.device)
-    teacher = SharedTeacher(cfg)
-    teacher.unet.to(acc.device)
+    teacher = build_teacher(cfg).to(acc.device)
     _check_compatible(student, teacher.unet, cond_sample)
     scheduler = zoo.load_scheduler(cfg.teacher, "ddpm")
     acp = scheduler.alphas_cumprod.to(acc.device)
-    adam = dict(betas=(cfg.adam_beta1, cfg.adam_beta2), weight_decay=cfg.adam_weight_decay, eps=cfg.adam_eps)
     student_params = [p for p in student.parameters() if p.requires_grad]
-    opt_s = torch.optim.AdamW(student_params, lr=cfg.student_optimizer_lr, **adam)
-    opt_l = torch.optim.AdamW(teacher.lora_parameters(), lr=cfg.lora_lr, **adam)
+    opt_s = adamw(student_params, cfg.student_optimizer_lr, cfg)
+    opt_l = adamw(teacher.lora_parameters(), cfg.lora_lr, cfg)
     clip, hps, decoder = None, None, None
     if cfg.clip_loss != "none" or cfg.hps_loss_weight > 0 or (cfg.reg_weight > 0 and cfg.reg_loss == "mse_pixel"):
         decoder = load_decoder(cfg.clip_decoder or cfg.teacher).to(acc.device)
@@ -106,14 +115,24 @@ def build_parts(cfg: TrainConfig, acc, cond_sample: torch.Tensor, cache_dir: Pat
     if cfg.hps_loss_weight > 0:
         hps = HpsScorer(cfg.hps_model, cfg.hps_version, cfg.hps_checkpoint, decoder).to(acc.device)
     reg = _reg_pairs(cfg, student, cache_dir, acc.device) if cfg.reg_weight > 0 else None
-    gen = torch.Generator().manual_seed(distributed.rank_seed(cfg.seed, acc.process_index))  # rank 0: cfg.seed
+    gens = micro_streams(cfg, acc.process_index, acc.num_processes)
     return Parts(cfg=cfg, student=student, teacher=teacher, scheduler=scheduler, acp=acp,
                  student_t=student_timestep(scheduler, cfg.student_timestep), opt_student=opt_s, opt_lora=opt_l,
                  lr_student=_constant_with_warmup(opt_s, cfg.lr_warmup_steps),
                  lr_lora=_constant_with_warmup(opt_l, cfg.lr_warmup_steps, cfg.lora_updates_per_step),
-                 accelerator=acc, gen=gen, clip=clip, hps=hps, reg=reg, decoder=decoder,
+                 accelerator=acc, gen=gens[0], gens=gens, clip=clip, hps=hps, reg=reg, decoder=decoder,
                  ema=TrainableEMA(student, cfg.ema_decay) if cfg.ema_decay else None, device=acc.device,
                  student_params=student_params)
+
+
+def micro_streams(cfg: TrainConfig, rank: int, processes: int) -> list[torch.Generator]:
+    """The random streams of ``rank``'s micro-batches: micro-batch k of rank r is slot r x A + k of the global
+    batch (A = accumulation steps) and draws from the stream seeded by its slot alone (slot 0: cfg.seed, as
+    one process always drew; slot r of an unaccumulated run: as rank r always drew). So 1 x 4, 2 x 2 and
+    4 x 1 (processes x accumulation) draw the same samples for the same global batch."""
+    accumulation = cfg.accumulation(processes)
+    return [torch.Generator().manual_seed(distributed.rank_seed(cfg.seed, rank * accumulation + k))
+            for k in range(accumulation)]
 
 
 def _replicated(p: Parts) -> list[torch.Tensor]:
@@ -123,8 +142,8 @@ def _replicated(p: Parts) -> list[torch.Tensor]:
 
 
 def _save(p: Parts, root: Path, step: int) -> None:
-    """Every rank calls this (each rank's random stream is gathered); rank 0 alone writes."""
-    gens = distributed.gather(p.gen.get_state())
+    """Every rank calls this (each micro-batch's random stream is gathered, in slot order); rank 0 alone writes."""
+    gens = [g.clone() for rank in distributed.gather(torch.stack([g.get_state() for g in p.gens])) for g in rank]
     if not distributed.is_main():
         return
     tensors = {"student": lora.trainable_state(p.student), "lora_teacher": lora.trainable_state(p.teacher.unet)}
@@ -132,11 +151,13 @@ def _save(p: Parts, root: Path, step: int) -> None:
         tensors["ema"] = p.ema.state_dict()
     state = {"opt_student": p.opt_student.state_dict(), "opt_lora": p.opt_lora.state_dict(),
              "lr_student": p.lr_student.state_dict(), "lr_lora": p.lr_lora.state_dict(),
-             "gen": p.gen.get_state(), "torch_rng": torch.get_rng_state(), "nonfinite_skips": p.nonfinite_skips}
+             "gen": p.gens[0].get_state(), "torch_rng": torch.get_rng_state(), "nonfinite_skips": p.nonfinite_skips}
     if len(gens) > 1:
-        state["gen_ranks"] = gens
-    checkpoint.save(root, step, tensors, state, {"config_hash": p.cfg.semantic_hash(), "world_size": len(gens)},
-                    p.cfg.checkpoint_total_limit)
+        state["gen_slots"] = gens
+    world = distributed.size()
+    meta = {"config_hash": p.cfg.semantic_hash(), "world_size": world, "accumulation": len(p.gens),
+            "global_batch_size": p.cfg.batch_size * len(gens)}
+    checkpoint.save(root, step, tensors, state, meta, p.cfg.checkpoint_total_limit)
 
 
 def _restore(p: Parts, path: Path) -> int:
@@ -145,11 +166,14 @@ def _restore(p: Parts, path: Path) -> int:
         raise ValueError(f"{path} was written by a run with another config (hash {meta['config_hash']}, now "
                          f"{p.cfg.semantic_hash()}); use a new out_dir, or set resume=false to start over")
     world = meta.get("world_size", 1)  # checkpoints from before multi-process training: one process
-    if world != distributed.size():
-        raise ValueError(f"{path} was written by a run of {world} process(es), this one has {distributed.size()}: "
-                         f"the global batch (processes x batch_size) and the per-rank random streams depend on "
-                         f"the count; resume with {world} (sb2bench train --processes, resources.gpus_per_job), "
-                         f"or use a new out_dir")
+    saved = meta.get("global_batch_size", world * p.cfg.batch_size)  # before accumulation: processes x batch
+    now = p.cfg.batch_size * len(p.gens) * distributed.size()
+    if saved != now:
+        raise ValueError(f"{path} was written with a global batch of {saved} ({world} process(es) x batch_size "
+                         f"{p.cfg.batch_size} x {meta.get('accumulation', 1)} accumulation step(s)), this run's is "
+                         f"{now} ({distributed.size()} x {p.cfg.batch_size} x {len(p.gens)}): the update and the "
+                         f"random streams depend on it; resume on {world} process(es) (with global_batch_size set: "
+                         f"on any count whose processes x batch_size divides it), or use a new out_dir")
     lora.load_trainable(p.student, tensors["student"], "student")
     lora.load_trainable(p.teacher.unet, tensors["lora_teacher"], "LoRA teacher")
     if p.ema is not None:
@@ -158,7 +182,10 @@ def _restore(p: Parts, path: Path) -> int:
     p.opt_lora.load_state_dict(state["opt_lora"])
     p.lr_student.load_state_dict(state["lr_student"])
     p.lr_lora.load_state_dict(state["lr_lora"])
-    p.gen.set_state(state["gen_ranks"][distributed.rank()] if world > 1 else state["gen"])
+    slots = state.get("gen_slots") or state.get("gen_ranks") or [state["gen"]]  # gen_ranks: before accumulation
+    first = distributed.rank() * len(p.gens)
+    for g, saved_state in zip(p.gens, slots[first:first + len(p.gens)]):
+        g.set_state(saved_state.contiguous().clone())  # a whole tensor of its own: set_state reads raw bytes
     torch.set_rng_state(state["torch_rng"])
     p.nonfinite_skips = state["nonfinite_skips"]
     return meta["step"]
@@ -237,6 +264,9 @@ def run(config: dict | TrainConfig, out_dir: str | Path) -> Path:
     acc = _accelerator(cfg)
     main, world = acc.is_main_process, acc.num_processes
     warmup.check_processes(cfg, world)
+    if main:
+        print(f"[train] global batch {cfg.global_batch(world)} = {world} process(es) x batch_size {cfg.batch_size} "
+              f"x {cfg.accumulation(world)} accumulation step(s)", flush=True)
     if not cfg.resume and ckpt_root.exists() and main:
         shutil.rmtree(ckpt_root)
     cache = Path(cfg.text_embedding_cache or out / "cache")
@@ -281,7 +311,7 @@ def run(config: dict | TrainConfig, out_dir: str | Path) -> Path:
     summary = {"steps": cfg.max_steps, "resumed_from": start, "nonfinite_skips": p.nonfinite_skips,
                "text_embeddings": str(cache_file), "wall_seconds_this_process": round(time.time() - t0, 1),
                "device": str(acc.device), "mixed_precision": acc.mixed_precision,
-               "processes": world, "global_batch_size": cfg.batch_size * world}
+               "processes": world, "accumulation": len(p.gens), "global_batch_size": cfg.batch_size * world * len(p.gens)}
     if world > 1:
         summary["replicas_bit_identical"] = True  # _check_replicas passed
     if shared is not None:

@@ -8,7 +8,7 @@ and every run of that key starts from the saved state (``lora_warmup_from``) ins
 
 What a warm-up changes, and so what the folder holds: the LoRA teacher's trainable weights, its
 optimiser and LR-schedule states, the run's random generator ``gen`` and the non-finite skip count.
-It never draws from torch's global generator (tests/test_train_warmup.py checks it), so a run keeps
+It never draws from torch's global generator (tests/train/test_train_warmup.py checks it), so a run keeps
 its own global stream either way. This module imports torch only inside the functions that need it:
 the Snakefile computes keys at parse time.
 """
@@ -18,21 +18,21 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sb2bench.hashing import sha256_json
+from sb2bench._infra.hashing import sha256_json
 from sb2bench.train.config import NON_SEMANTIC, TrainConfig
 
 if TYPE_CHECKING:
     from sb2bench.train.step import Parts
 
-# raise when the folder layout or what a warm-up computes changes: old keys then miss
-FORMAT = 2  # 2: the extra LoRA updates of a turn see fresh student samples
+FORMAT = 3  # raise when the folder layout or what a warm-up computes changes: old keys then miss
+#            (2: fused AdamW, equal to float rounding only; 3: the extra LoRA updates see fresh student samples)
 META = "warmup.json"
 TENSORS = "lora_teacher"
 
 # Keys that cannot influence the warm-up: read only by the student turn, by models loaded after the
 # teacher's LoRA init (which never touch the warm-up's draws), or by logging and storage. Decided by
 # reading trainer.build_parts, step.lora_warmup_step / lora_turn and trainer.run; every key is checked by
-# tests/test_train_warmup.py (changing it leaves the saved state bit-identical). Deliberately *kept* in the
+# tests/train/test_train_warmup.py (changing it leaves the saved state bit-identical). Deliberately *kept* in the
 # key although some look harmless: ``threads`` (1 -> 2 CPU threads changes the warm-up's bits: reduction
 # order), ``text_embedding_cache_max_prompts`` (per-batch encoding instead of the cached tensor),
 # ``gradient_checkpointing`` (recomputed activations), ``scheme`` and ``student_lora_*`` (the LoRA
@@ -83,8 +83,8 @@ def check_processes(cfg: TrainConfig, processes: int) -> None:
 
 def _identities(cfg: TrainConfig) -> dict[str, Any]:
     """Content identities of what the key only names by path or spec: the models and the prompt file."""
-    from sb2bench import zoo
-    from sb2bench.hashing import sha256_file
+    from sb2bench.models import zoo
+    from sb2bench._infra.hashing import sha256_file
 
     return {"teacher": zoo.describe(cfg.teacher), "student_init": zoo.describe(cfg.student_init),
             "prompts": {"path": cfg.prompts, "sha256": sha256_file(cfg.prompts)}}
@@ -99,13 +99,16 @@ def _same_identity(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 def save(p: Parts, out: str | Path, seconds: float) -> Path:
     """Write the warm-up state of ``p`` to ``out`` atomically (a killed job leaves no finished-looking folder)."""
-    from sb2bench.provenance import record
+    from sb2bench._infra.provenance import record
     from sb2bench.train import checkpoint, lora
 
     acc = p.accelerator
     tensors = {TENSORS: lora.trainable_state(p.teacher.unet)}
-    state = {"opt_lora": p.opt_lora.state_dict(), "lr_lora": p.lr_lora.state_dict(), "gen": p.gen.get_state(),
+    gens = p.gens or [p.gen]  # one stream per micro-batch (global_batch_size with accumulation)
+    state = {"opt_lora": p.opt_lora.state_dict(), "lr_lora": p.lr_lora.state_dict(), "gen": gens[0].get_state(),
              "nonfinite_skips": p.nonfinite_skips}
+    if len(gens) > 1:
+        state["gen_slots"] = [g.get_state() for g in gens]
     meta = record(format=FORMAT, key=warmup_key(p.cfg), config=warmup_config(p.cfg), steps=p.cfg.lora_warmup_steps,
                   wall_seconds=round(seconds, 1), world_size=1, device=acc.device.type,
                   mixed_precision=acc.mixed_precision, **_identities(p.cfg))
@@ -155,6 +158,7 @@ def load(p: Parts, folder: str | Path) -> dict[str, Any]:
     lora.load_trainable(p.teacher.unet, tensors[TENSORS], f"LoRA teacher of {Path(folder) / META}")
     p.opt_lora.load_state_dict(state["opt_lora"])
     p.lr_lora.load_state_dict(state["lr_lora"])
-    p.gen.set_state(state["gen"])
+    for g, saved in zip(p.gens or [p.gen], state.get("gen_slots") or [state["gen"]]):
+        g.set_state(saved)
     p.nonfinite_skips = state["nonfinite_skips"]
     return meta
