@@ -41,9 +41,11 @@ def test_columns_name_each_quantity_per_bucket():
     assert lo[0] == 20 and hi[-1] == 981 and lo[1:] == hi[:-1]  # SBv1's 20..980, contiguous
 
 
-def test_drift_at_init_is_pure_guidance_and_touches_no_random_stream(tiny_pipeline_dir, tmp_path):
+@pytest.mark.parametrize("teacher_unet", ["split", "shared"])
+def test_drift_at_init_is_pure_guidance_and_touches_no_random_stream(tiny_pipeline_dir, tmp_path, teacher_unet):
     """The LoRA teacher starts as the frozen teacher (B = 0): equal MSEs, and at lora_cfg 1 cosine 1."""
-    p, cond, null = setup(make_config(tiny_pipeline_dir, tmp_path, lora_cfg=1.0, batch_size=3), tmp_path)
+    cfg = make_config(tiny_pipeline_dir, tmp_path, lora_cfg=1.0, batch_size=3, teacher_unet=teacher_unet)
+    p, cond, null = setup(cfg, tmp_path)
     gen, rng = p.gen.get_state(), torch.get_rng_state()
     d = diagnostics.drift(p, 5, cond, null)
     assert tuple(d) == diagnostics.COLUMNS
