@@ -30,12 +30,12 @@ ATTN_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 # change them without invalidating its checkpoints.
 NON_SEMANTIC = ("threads", "checkpoint_every", "checkpoint_total_limit", "log_every", "sample_every",
                 "sample_prompts", "tensorboard", "text_embedding_cache", "text_embedding_cache_max_prompts", "resume",
-                "lora_warmup_from", "teacher_unet")
+                "lora_warmup_from", "teacher_unet", "diagnostics_every")
 
 
 # Keys added after runs existed (the optional losses of issue 4): hashed only when set.
 LATER_KEYS = ("global_batch_size", "hps_loss_weight", "hps_model", "hps_checkpoint", "hps_version", "hps_schedule",
-              "reg_weight", "reg_pairs", "reg_batch_size", "reg_loss")
+              "reg_weight", "reg_pairs", "reg_batch_size", "reg_loss", "student_lora_lr")
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,9 @@ class TrainConfig:
     student_lora_rank: int = 256           # SBv2 §5.1 (scheme B)
     student_lora_alpha: float = 512.0      # SBv2 §5.1 (scheme B)
     student_lora_targets: list = field(default_factory=lambda: list(ATTN_TARGETS))
+    student_lora_lr: float | None = None   # lr of the LoRA student (scheme lora); null = student_lr (SBv2 §5.1
+    #                                        states one lr, 1e-6). Its up matrices start at 0, so a LoRA student
+    #                                        needs a larger lr than a full one to leave its init in a short run
     lr_warmup_steps: int = 0
     adam_beta1: float = 0.9                # SBv2: not stated (torch default)
     adam_beta2: float = 0.999
@@ -130,6 +133,9 @@ class TrainConfig:
     checkpoint_total_limit: int | None = 2
     resume: bool = True                    # resume from the latest checkpoint-* in out_dir
     log_every: int = 10
+    diagnostics_every: int = 0             # 0 = off; every N steps log the drift diagnostics of diagnostics.py
+    #                                        (LoRA and frozen teacher denoising MSE on fresh student samples,
+    #                                        cosine of the VSD update with the guidance term, per t bucket)
     sample_every: int = 0                  # 0 = no sample grids
     sample_prompts: int = 8
     tensorboard: bool = False
@@ -189,6 +195,9 @@ class TrainConfig:
         need(self.global_batch_size >= 0, "global_batch_size",
              f"must be >= 0 (0 = processes x batch_size; got {self.global_batch_size})")
         need(self.sample_every >= 0, "sample_every", "must be >= 0 (0 = off)")
+        need(self.diagnostics_every >= 0, "diagnostics_every", "must be >= 0 (0 = off)")
+        need(self.student_lora_lr is None or self.student_lora_lr > 0, "student_lora_lr",
+             "must be null (= student_lr) or > 0")
         need(self.lora_warmup_steps >= 0, "lora_warmup_steps", "must be >= 0 (0 = off, the paper's setting)")
         need(self.checkpoint_total_limit is None or self.checkpoint_total_limit >= 1, "checkpoint_total_limit",
              "must be null (keep all) or >= 1")
@@ -199,6 +208,13 @@ class TrainConfig:
             v = getattr(self, key)
             need(isinstance(v, list) and v and all(isinstance(s, str) for s in v), key,
                  "must be a non-empty list of module names, e.g. ['to_q', 'to_k', 'to_v', 'to_out.0']")
+
+    @property
+    def student_optimizer_lr(self) -> float:
+        """The student optimiser's lr: ``student_lora_lr`` for a LoRA student when set, else ``student_lr``."""
+        if self.scheme == "lora" and self.student_lora_lr is not None:
+            return self.student_lora_lr
+        return self.student_lr
 
     def accumulation(self, processes: int) -> int:
         """Micro-batches each process runs per student update, so that processes x batch_size x accumulation
@@ -240,7 +256,8 @@ def _default(f: dataclasses.Field) -> Any:
 
 
 # Keys that accept null, with the type of a non-null value.
-NULLABLE = {"clip_model": str, "clip_decoder": str, "hps_model": str, "hps_checkpoint": str, "reg_pairs": str,
+NULLABLE = {"student_lora_lr": float, "clip_model": str, "clip_decoder": str, "hps_model": str,
+            "hps_checkpoint": str, "reg_pairs": str,
             "ema_decay": float, "threads": int, "text_embedding_cache": str, "checkpoint_total_limit": int}
 
 
@@ -276,13 +293,16 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
 # from the toy turbo, student lr 2e-5 wrecked the student (FID 28 -> 65, an earlier run) and 5e-6 with a LoRA teacher
 # that starts at the *teacher's* score (no warm-up, 2 updates/step) still drifted (FID 36.5); a LoRA
 # teacher first fitted to the initial student (lora_warmup_steps 50) and kept up with 4 updates per
-# student step holds FID at the init's level (27.0 / 28.4, seeds 0 / 1) and raises attribute accuracy.
-# LoRA-teacher CFG stays 1 (4.5 made the prototype collapse; teacher_cfg = lora_cfg = 2 was worse
-# here, FID 37.2). Ranks are scaled to the tiny UNet.
+# student step holds FID at the init's level. The VSD form is SwiftBrush v1's (docs/recipe.md): CFG 4.5 on
+# the frozen *and* the LoRA teacher with the abar-weighted LoRA loss. The earlier mix (LoRA teacher at cfg 1,
+# DMD2's form, with SBv1's weighted loss and a rank-8 LoRA) made the update mostly the guidance term and the
+# students drift into over-guidance; SBv1's form ran 1,000 steps from the teacher without drift (FID 108 ->
+# 39; shared/reference/toy_calibration.md, "A longer SBv1-form run"). Ranks are scaled to the tiny UNet; a LoRA
+# student gets its own lr (its B starts at 0; at 5e-6 toy Model B ended at its init: reports/bench/lora_student.md).
 TOY_OVERRIDES: dict[str, Any] = {
-    "batch_size": 32, "student_lr": 5e-6, "lora_cfg": 1.0, "lora_updates_per_step": 4, "lora_warmup_steps": 50,
-    "lora_rank": 8, "lora_alpha": 16.0, "student_lora_rank": 16, "student_lora_alpha": 32.0,
-    "threads": 1, "checkpoint_every": 100, "log_every": 10,
+    "batch_size": 32, "student_lr": 5e-6, "lora_cfg": 4.5, "lora_updates_per_step": 4, "lora_warmup_steps": 50,
+    "lora_rank": 8, "lora_alpha": 16.0, "student_lora_rank": 16, "student_lora_alpha": 32.0, "student_lora_lr": 2e-4,
+    "threads": 1, "checkpoint_every": 100, "log_every": 10, "diagnostics_every": 25,
 }
 
 

@@ -40,7 +40,7 @@ class RunLog:
             with open(self.path, newline="") as f:
                 rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
         with atomic_file(self.path) as f:
-            w = csv.DictWriter(f, fieldnames=self.columns)
+            w = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")  # a resumed run may log fewer columns
             w.writeheader()
             w.writerows(rows)
 

@@ -170,14 +170,32 @@ def student_turn(p: Parts, step: int, cond, null, captions: list[str],
     return x0.detach(), logs
 
 
+def fresh_student_batch(p: Parts, cond_all, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x0, cond): a new prompt batch and the current student's one-step samples of it, without gradient, drawn
+    from the stream ``gen``. Draw order: prompts, then the student noise."""
+    cond = cond_all[_draw_prompts(p, gen, len(cond_all))].to(p.device)
+    c = p.student.config
+    z = _randn(p, (len(cond), c.in_channels, c.sample_size, c.sample_size))
+    with torch.no_grad(), p.accelerator.autocast():
+        x0 = predict_x0(p.student, p.acp, z, cond, p.student_t)
+    return x0.float(), cond
+
+
 def lora_turn(p: Parts, step: int, micro: list[tuple[torch.Generator, torch.Tensor, torch.Tensor]],
-              null) -> dict:
-    """``lora_updates_per_step`` denoising updates of the LoRA teacher on the student's own samples: each
-    update accumulates the gradient of every micro-batch ``(its generator, x0, cond)``, drawn from its stream."""
+              null, cond_all) -> dict:
+    """``lora_updates_per_step`` denoising updates of the LoRA teacher: each update accumulates the gradient of
+    every micro-batch ``(its generator, x0, cond)``, drawn from its stream. The first update uses the given x0
+    (the samples the student turn just used, SBv1's alternation); each further one draws, per micro-batch, a new
+    prompt batch and fresh student samples (fresh_student_batch), so the extra updates track the student's
+    distribution rather than refit one batch."""
     cfg, acc = p.cfg, p.accelerator
     scale = 1.0 / len(micro)
     losses_, norms = [], []
-    for _ in range(cfg.lora_updates_per_step):
+    for k in range(cfg.lora_updates_per_step):
+        if k > 0:
+            micro = [(gen, *fresh_student_batch(p, cond_all, gen)) for gen, _, _ in micro]
+            if not all(_guard(p, step, "student x0 (LoRA turn)", x0) for _, x0, _ in micro):
+                continue
         p.opt_lora.zero_grad(set_to_none=True)
         ok, parts = True, []
         for gen, x0, cond in micro:
@@ -206,6 +224,8 @@ def lora_turn(p: Parts, step: int, micro: list[tuple[torch.Generator, torch.Tens
         p.lr_lora.step()
         losses_.append(sum(parts) / len(parts))
     p.gen = micro[0][0]
+    if not losses_:
+        return {}
     return {"loss_lora": sum(losses_) / len(losses_), "grad_norm_lora": sum(norms) / max(1, len(norms))}
 
 
@@ -230,17 +250,13 @@ def lora_warmup_step(p: Parts, i: int, cond_all: torch.Tensor, null: torch.Tenso
     """One LoRA-teacher turn on samples of the (unchanged) student: ``lora_warmup_steps`` of these run
     before the first student update. Draw order per micro-batch: prompts, student noise, then the LoRA turn's draws."""
     null, micro = null.to(p.device), []
-    cfg = p.student.config
     for gen in _streams(p):
-        cond = cond_all[_draw_prompts(p, gen, len(cond_all))].to(p.device)
-        z = _randn(p, (len(cond), cfg.in_channels, cfg.sample_size, cfg.sample_size))
-        with torch.no_grad(), p.accelerator.autocast():
-            x0 = predict_x0(p.student, p.acp, z, cond, p.student_t)
+        x0, cond = fresh_student_batch(p, cond_all, gen)
         if not _guard(p, -(i + 1), "student x0 (LoRA warm-up)", x0):
             p.gen = _streams(p)[0]
             return {}
-        micro.append((gen, x0.float(), cond))
-    return lora_turn(p, -(i + 1), micro, null)
+        micro.append((gen, x0, cond))
+    return lora_turn(p, -(i + 1), micro, null, cond_all)
 
 
 def train_step(p: Parts, step: int, cond_all: torch.Tensor, null: torch.Tensor, captions_all: list[str]) -> dict:
@@ -263,7 +279,7 @@ def train_step(p: Parts, step: int, cond_all: torch.Tensor, null: torch.Tensor, 
     p.opt_student.zero_grad(set_to_none=True)
     p.lr_student.step()
     if ok:
-        logs.update(lora_turn(p, step, micro, null))
+        logs.update(lora_turn(p, step, micro, null, cond_all))
     p.gen = _streams(p)[0]
     logs.update(lr_student=p.lr_student.get_last_lr()[0], lr_lora=p.lr_lora.get_last_lr()[0],
                 nonfinite_skips=p.nonfinite_skips)

@@ -29,7 +29,7 @@ from sb2bench.models import zoo
 from sb2bench._infra.device import resolve_device
 from sb2bench.data.prompts import read_prompts
 from sb2bench.plan.paths import STUDENT
-from sb2bench.train import checkpoint, distributed, lora, warmup
+from sb2bench.train import checkpoint, diagnostics, distributed, lora, warmup
 from sb2bench.train.clip_guidance import ClipScorer, load_decoder
 from sb2bench.train.config import TrainConfig
 from sb2bench.train.ema import TrainableEMA
@@ -106,7 +106,7 @@ def build_parts(cfg: TrainConfig, acc, cond_sample: torch.Tensor, cache_dir: Pat
     scheduler = zoo.load_scheduler(cfg.teacher, "ddpm")
     acp = scheduler.alphas_cumprod.to(acc.device)
     student_params = [p for p in student.parameters() if p.requires_grad]
-    opt_s = adamw(student_params, cfg.student_lr, cfg)
+    opt_s = adamw(student_params, cfg.student_optimizer_lr, cfg)
     opt_l = adamw(teacher.lora_parameters(), cfg.lora_lr, cfg)
     clip, hps, decoder = None, None, None
     if cfg.clip_loss != "none" or cfg.hps_loss_weight > 0 or (cfg.reg_weight > 0 and cfg.reg_loss == "mse_pixel"):
@@ -276,7 +276,8 @@ def run(config: dict | TrainConfig, out_dir: str | Path) -> Path:
     last = checkpoint.latest(ckpt_root) if cfg.resume else None
     start = _restore(p, last) if last is not None else 0
     distributed.broadcast_(_replicated(p))  # identical by construction; made certain
-    extra = (HPS_COLUMNS if cfg.hps_loss_weight > 0 else ()) + (REG_COLUMNS if cfg.reg_weight > 0 else ())
+    extra = ((HPS_COLUMNS if cfg.hps_loss_weight > 0 else ()) + (REG_COLUMNS if cfg.reg_weight > 0 else ())
+             + (diagnostics.COLUMNS if cfg.diagnostics_every else ()))
     log = RunLog(out / "log.csv", start, out / "tensorboard" if cfg.tensorboard else None, extra) if main else None
     vae = zoo.load_vae(cfg.teacher).to(acc.device).eval() if cfg.sample_every and main else None
     n_s = min(cfg.sample_prompts, len(prompts))
@@ -296,7 +297,10 @@ def run(config: dict | TrainConfig, out_dir: str | Path) -> Path:
         logs = train_step(p, step, cond_all, null, captions)
         done = step + 1
         progress.update()
-        if done % cfg.log_every == 0 or done in (1, cfg.max_steps):
+        diagnose = bool(cfg.diagnostics_every) and (done % cfg.diagnostics_every == 0 or done in (1, cfg.max_steps))
+        if diagnose:  # every rank (mean_logs below is a collective); no draw from the run's generators
+            logs.update(diagnostics.drift(p, done, cond_all, null))
+        if diagnose or done % cfg.log_every == 0 or done in (1, cfg.max_steps):
             logs = distributed.mean_logs(logs)  # every rank: a collective
             if log is not None:
                 log.write(done, logs)

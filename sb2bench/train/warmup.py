@@ -24,8 +24,8 @@ from sb2bench.train.config import NON_SEMANTIC, TrainConfig
 if TYPE_CHECKING:
     from sb2bench.train.step import Parts
 
-FORMAT = 2  # raise when the folder layout or what a warm-up computes changes: old keys then miss
-#            (2: fused AdamW, equal to float rounding only)
+FORMAT = 3  # raise when the folder layout or what a warm-up computes changes: old keys then miss
+#            (2: fused AdamW, equal to float rounding only; 3: the extra LoRA updates see fresh student samples)
 META = "warmup.json"
 TENSORS = "lora_teacher"
 
@@ -40,7 +40,7 @@ TENSORS = "lora_teacher"
 # everything the LoRA turn reads (``lora_*``, ``adam_*``, ``max_grad_norm``, ``lr_warmup_steps``,
 # ``batch_size``, ``nonfinite``, ``max_nonfinite_skips``, ``student_timestep``, ``device``, ``mixed_precision``).
 POST_WARMUP_KEYS: tuple[str, ...] = (
-    "max_steps", "student_lr",                                       # the student optimiser and loop
+    "max_steps", "student_lr", "student_lora_lr",                    # the student optimiser and loop
     "t_min", "t_max", "teacher_cfg", "lora_cfg", "weighting",        # the VSD loss (student turn)
     "clip_loss", "clip_model", "clip_decoder", "clip_tau", "clip_weight", "clip_schedule", "clip_prompt_prefix",
     "hps_loss_weight", "hps_model", "hps_checkpoint", "hps_version", "hps_schedule",

@@ -134,6 +134,7 @@ def test_every_run_resolves_to_the_paper_hyperparameters(paper):
         c = TrainConfig.from_dict(resolve_run(cfg, run, RESULTS))
         assert c.teacher == "stabilityai/stable-diffusion-2-1-base", name
         assert c.student_lr == 1e-6 and c.batch_size == 16 and c.teacher_cfg == 4.5, name
+        assert c.student_optimizer_lr == 1e-6, name  # SBv2 §5.1 states one lr for both schemes
         assert (c.lora_rank, c.lora_alpha, c.lora_lr, c.lora_cfg) == (64, 128.0, 1e-3, 4.5), name
         assert c.lora_warmup_steps == 0 and c.lora_updates_per_step == 1, name
         assert (c.student_lora_rank, c.student_lora_alpha) == (256, 512.0), name

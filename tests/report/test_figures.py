@@ -86,6 +86,22 @@ def test_loss_curves_draw_only_columns_with_values(tmp_path):
         write_loss_curves([{"name": "d", "log": str(tmp_path / "missing.csv")}], tmp_path / "out" / "x")
 
 
+def test_loss_curves_add_the_drift_rows_of_runs_with_diagnostics(tmp_path):
+    diag = ["cos_guidance_t20_400", "mse_lora_t20_400", "mse_frozen_t20_400",
+            "cos_guidance_t700_980", "mse_lora_t700_980", "mse_frozen_t700_980"]
+    runs = [{"name": "a", "log": write_log(tmp_path / "a.csv", ["step", "loss_vsd", "loss_lora"] + diag,
+                                           [[1, 0.5, 0.2, 0.9, 0.4, 0.8, 0.97, 0.01, 0.007],
+                                            [5, 0.4, 0.1, "", "", "", "", "", ""],
+                                            [10, 0.4, 0.1, 0.5, 0.3, 0.8, 0.6, 0.006, 0.007]])},
+            {"name": "b", "log": write_log(tmp_path / "b.csv", ["step", "loss_vsd"], [[1, 0.5], [10, 0.3]])}]
+    panels = write_loss_curves(runs, tmp_path / "out" / "loss")
+    assert panels == ["loss_vsd", "loss_lora", "cos_guidance_t20_400", "cos_guidance_t700_980",
+                      "mse_ratio_t20_400", "mse_ratio_t700_980"]
+    width, height = Image.open(tmp_path / "out" / "loss.png").size
+    assert width == round(2 * 3.6 * 150) and height > 3 * 3.0 * 150  # three rows of two panels
+    assert "<svg" in (tmp_path / "out" / "loss.svg").read_text()
+
+
 def image_folder(root: Path, red: int, n: int = 4, size: int = 8) -> Path:
     """Image i is a flat colour (red, 40 i, 0): rows and columns of the grid can be told apart."""
     root.mkdir(parents=True)

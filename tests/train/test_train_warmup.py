@@ -26,7 +26,8 @@ REG = {"reg_weight": 0.25, "reg_pairs": "<pairs>"}  # <pairs>: the fixture's fol
 # One change per key of POST_WARMUP_KEYS (with the companions that make it valid and put its code path to
 # work, e.g. a CLIP model for the CLIP keys); every changed key is itself a post-warm-up key.
 CHANGES = {
-    "max_steps": {"max_steps": 9}, "student_lr": {"student_lr": 5e-5}, "t_min": {"t_min": 500},
+    "max_steps": {"max_steps": 9}, "student_lr": {"student_lr": 5e-5},
+    "student_lora_lr": {"student_lora_lr": 1e-3}, "t_min": {"t_min": 500},
     "t_max": {"t_max": 600}, "teacher_cfg": {"teacher_cfg": 7.5}, "lora_cfg": {"lora_cfg": 4.5},
     "weighting": {"weighting": "constant"},
     "clip_loss": CLIP, "clip_model": {"clip_loss": "unclamped", "clip_model": "toy:clip-toy"},
@@ -43,6 +44,7 @@ CHANGES = {
     "log_every": {"log_every": 3}, "sample_every": {"sample_every": 1}, "sample_prompts": {"sample_prompts": 1},
     "tensorboard": {"tensorboard": True}, "text_embedding_cache": {"text_embedding_cache": "<tmp>/other-cache"},
     "resume": {"resume": False}, "lora_warmup_from": {"lora_warmup_from": "/any/warm-up"},
+    "diagnostics_every": {"diagnostics_every": 1},
     "teacher_unet": {"teacher_unet": "shared"},
 }
 

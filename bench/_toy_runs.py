@@ -1,0 +1,95 @@
+"""Shared by the toy training benches (lora_student.py, convergence.py): a run of config/default.yaml resolved
+as the workflow resolves it, and a one-step student sampled and scored on the toy evaluation set with the
+project's own stack (sampling.generate_shard, evaluate.evaluate, metrics.attributes) under protocol `toy`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import sb2bench  # noqa: F401  (torchvision shim)
+
+from sb2bench.models import zoo
+from sb2bench._infra.atomic import write_json
+from sb2bench.plan.config import load_config
+from sb2bench.evaluate.score import evaluate
+from sb2bench.evaluate.metrics.attributes import attribute_accuracy
+from sb2bench.data.prompts import read_prompts, write_prompts
+from sb2bench.plan.runs import resolve_run
+from sb2bench.sample.generate import SystemSpec, generate_shard
+from sb2bench.toyworld.prompt_sets import training_prompts, write_eval_set
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = {"feature_net": "toy:inception-toy", "clip": "toy:clip-toy"}
+METRICS = ("fid", "precision", "recall", "clip_score", "attribute_accuracy")
+
+
+def default_config() -> dict:
+    return load_config(ROOT / "config" / "default.yaml")
+
+
+def resolved_run(name: str, work: Path, **overrides) -> dict:
+    """The run ``name`` of config/default.yaml as ``sb2bench train`` gets it, with its training prompts
+    (toy.train_prompts: n and seed) and text cache under ``work``; ``overrides`` over it."""
+    config = default_config()
+    run = {r["name"]: r for r in config["training"]["runs"]}[name]
+    tp = config["toy"]["train_prompts"]
+    prompts = work / f"train_prompts_{tp['seed']}_{tp['n_prompts']}.jsonl"
+    if not prompts.exists():
+        write_prompts(prompts, training_prompts(tp["seed"], tp["n_prompts"]))
+    cfg = resolve_run(config, {"config": {}, "init": "turbo", **run}, str(work / "results"))
+    return {**cfg, "prompts": str(prompts), "text_embedding_cache": str(work / "text_cache"), **overrides}
+
+
+def eval_set(work: Path) -> Path:
+    """The default config's toy evaluation set (toy.eval_set: n and seed), written once under ``work``."""
+    es = default_config()["toy"]["eval_set"]
+    folder = work / f"eval_set_{es['seed']}_{es['n_prompts']}"
+    if not (folder / "prompts.jsonl").exists() or not (folder / "reference").is_dir():
+        write_eval_set(es["seed"], es["n_prompts"], folder / "prompts.jsonl", folder / "reference")
+    return folder
+
+
+def score(spec: SystemSpec, work: Path, tag: str) -> dict:
+    """Sample ``spec`` on the evaluation set (its noise) and score it; cached under ``work/eval/<tag>``."""
+    es = eval_set(work)
+    out = work / "eval" / tag
+    images = out / "images"
+    if not (images / "shard.json").exists():
+        generate_shard(spec, read_prompts(es / "prompts.jsonl"), images, batch_size=100, threads=1)
+    attrs = out / "attributes.json"
+    if not attrs.exists():
+        write_json(attrs, attribute_accuracy(images, es / "prompts.jsonl", "toy:classifier-toy"))
+    res = evaluate(images, es / "reference", es / "prompts.jsonl", "toy", MODELS, work / "feature_cache",
+                   out / "metrics.json", attrs)
+    return res["metrics"]
+
+
+def student_spec(name: str, student: Path, cfg: dict, pipeline: str = "toy:sd-toy-turbo") -> SystemSpec:
+    """The one-step system of a trained student folder (as runs.run_system builds it)."""
+    if cfg.get("scheme", "full") == "full":
+        sub = "unet_ema" if cfg.get("ema_decay") else "unet"
+    else:
+        sub = "ema" if cfg.get("ema_decay") else None
+    return SystemSpec(name=name, pipeline=pipeline, kind="onestep", unet=str(student), unet_subfolder=sub,
+                      steps=1, cfg=1.0, scheduler="ddpm")
+
+
+def checkpoint_unet(cfg: dict, ckpt: Path, folder: Path) -> Path:
+    """The student of a training checkpoint as a plain diffusers UNet folder: the init's weights with the
+    checkpoint's trained tensors (a full student's weights, or a LoRA student's adapter, fused)."""
+    from sb2bench.train import checkpoint, lora
+    from sb2bench.train.config import TrainConfig
+
+    if (folder / "config.json").exists():
+        return folder
+    c = TrainConfig.from_dict(cfg)
+    unet = zoo.load_unet(c.student_init, c.student_init_subfolder or None)
+    tensors, _, _ = checkpoint.read(ckpt)
+    if c.scheme == "full":
+        unet.requires_grad_(True)
+    else:
+        lora.add_lora(unet, lora.STUDENT_ADAPTER, c.student_lora_rank, c.student_lora_alpha, c.student_lora_targets)
+    lora.load_trainable(unet, tensors["student"], f"student of {ckpt}")
+    if c.scheme != "full":
+        unet = lora.fused_copy(unet, lora.STUDENT_ADAPTER)
+    unet.save_pretrained(str(folder))
+    return folder

@@ -1,0 +1,140 @@
+"""Convergence probe of the toy VSD recipe: FID, precision, recall and attribute accuracy against training step,
+for SwiftBrush (teacher init, run `swiftbrush`) and Turbo-init VSD (run `turbo-init`) of config/default.yaml,
+with more steps than the default DAG gives them.
+
+Each run trains once with a checkpoint every ``--every`` steps (resumable: rerun the same command after an
+interruption); every checkpoint's student is then sampled in one step on the toy evaluation set and scored
+under protocol `toy` (bench/_toy_runs.py), as are the inits (step 0), the teacher at 25 steps and cfg 4.5
+(the distribution VSD distils) and the toy turbo. ``--score-only`` scores the checkpoints that exist.
+
+  python bench/convergence.py [--inits teacher turbo] [--steps 200] [--every 50] [--work /tmp/convergence]
+
+Writes reports/toy/convergence.csv (one row per init and step, reference rows with step empty) and
+reports/toy/fig_convergence.{png,svg}; rows of earlier invocations for other inits are kept.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from pathlib import Path
+
+import _toy_runs as toy
+import torch
+
+from sb2bench._infra.atomic import atomic_file
+from sb2bench.report.figures import save_figure
+from sb2bench.sample.generate import SystemSpec
+from sb2bench.train import run
+
+OUT = toy.ROOT / "reports" / "toy"
+RUNS = {"teacher": "swiftbrush", "turbo": "turbo-init"}
+INIT_PIPELINES = {"teacher": "toy:sd-toy", "turbo": "toy:sd-toy-turbo"}
+COLUMNS = ("system", "init", "step", "train_seconds", *toy.METRICS)
+
+
+def probe(init: str, steps: int, every: int, work: Path, score_only: bool) -> list[dict]:
+    name = RUNS[init]
+    cfg = toy.resolved_run(name, work, max_steps=steps, checkpoint_every=every, checkpoint_total_limit=None,
+                           seed=0)
+    if cfg.get("scheme", "full") != "full":
+        raise SystemExit(f"run {name!r} is a LoRA run; this probe exports full-student checkpoints")
+    out = work / "runs" / f"{name}-{steps}"
+    seconds = None
+    if not score_only:
+        t0 = time.time()
+        run(cfg, out)
+        seconds = round(time.time() - t0, 1)
+    rows = [{"system": f"{name} (init)", "init": init, "step": 0, "train_seconds": 0,
+             **toy.score(SystemSpec(name=f"{init}-init", pipeline=INIT_PIPELINES[init], kind="onestep"), work,
+                         f"{init}-init")}]
+    ckpts = sorted((out / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    for ckpt in ckpts:
+        step = int(ckpt.name.split("-")[1])
+        unet = toy.checkpoint_unet(cfg, ckpt, work / "students" / f"{name}-{steps}" / f"step-{step}")
+        spec = SystemSpec(name=f"{name}-{step}", pipeline=INIT_PIPELINES[init], kind="onestep", unet=str(unet),
+                          unet_subfolder=None, steps=1, cfg=1.0, scheduler="ddpm")
+        rows.append({"system": name, "init": init, "step": step,
+                     "train_seconds": seconds if step == steps else "",
+                     **toy.score(spec, work, f"{name}-{steps}-step{step}")})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def references(work: Path) -> list[dict]:
+    teacher = SystemSpec(name="teacher-cfg4.5", pipeline="toy:sd-toy", steps=25, cfg=4.5)
+    turbo = SystemSpec(name="turbo", pipeline="toy:sd-toy-turbo", kind="onestep")
+    return [{"system": "teacher, 25 steps, cfg 4.5", "init": "", "step": "", "train_seconds": "",
+             **toy.score(teacher, work, "teacher-cfg4.5")},
+            {"system": "toy turbo, 1 step", "init": "", "step": "", "train_seconds": "",
+             **toy.score(turbo, work, "turbo")}]
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    with atomic_file(path) as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+
+
+def write_figure(rows: list[dict], prefix: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = ("fid", "precision", "recall", "attribute_accuracy")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.4), squeeze=False)
+    refs = [r for r in rows if r["step"] == ""]
+    for ax, m in zip(axes[0], metrics):
+        for init, colour in (("teacher", "tab:blue"), ("turbo", "tab:orange")):
+            pts = sorted((int(r["step"]), float(r[m])) for r in rows if r["init"] == init and r["step"] != "")
+            if pts:
+                ax.plot(*zip(*pts), marker="o", color=colour, label=f"VSD from the {init} init")
+        for r, style in zip(refs, ("--", ":")):
+            ax.axhline(float(r[m]), color="grey", linestyle=style, linewidth=1, label=r["system"])
+        if m == "fid":
+            teacher = [float(r["fid"]) for r in refs if r["system"].startswith("teacher")]
+            if teacher:
+                ax.axhline(1.5 * teacher[0], color="tab:red", linestyle="-.", linewidth=1, label="1.5 × teacher FID")
+        ax.set_title(m.replace("_", " "), fontsize=10)
+        ax.set_xlabel("student step")
+        ax.grid(alpha=0.3)
+    handles = {}
+    for ax in axes[0]:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.suptitle("Toy world: convergence of the VSD recipe (500 evaluation prompts, protocol toy)")
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
+    save_figure(fig, prefix, dpi=150)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--inits", nargs="+", default=list(RUNS), choices=list(RUNS))
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--every", type=int, default=50)
+    ap.add_argument("--work", default="/tmp/sb2bench_convergence")
+    ap.add_argument("--score-only", action="store_true", help="score the checkpoints that exist, train nothing")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    work = Path(a.work)
+    rows = []
+    for init in a.inits:
+        rows += probe(init, a.steps, a.every, work, a.score_only)
+    rows += references(work)
+    path = OUT / "convergence.csv"
+    if path.exists():  # keep the other inits' rows of an earlier invocation
+        with open(path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r["init"] and r["init"] not in a.inits] + rows
+    write_csv(rows, path)
+    write_figure([{k: str(v) if not isinstance(v, float) else v for k, v in r.items()} for r in rows],
+                 OUT / "fig_convergence")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
