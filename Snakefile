@@ -37,6 +37,9 @@ include: "rules/figures.smk"
 include: "rules/report.smk"
 
 
+check_rule_resources()
+
+
 rule all:
     default_target: True
     input:

@@ -10,7 +10,7 @@ from snakemake.utils import validate
 validate(config, schema="../schemas/config.schema.yaml")
 
 sys.path.insert(0, workflow.basedir)
-from sb2bench.config import check_config, check_models  # noqa: E402
+from sb2bench.config import ConfigError, check_config, check_models  # noqa: E402
 from sb2bench.protocol import HPS_STYLES, protocol_block  # noqa: E402
 from sb2bench.runs import (  # noqa: E402
     expand_seed_replicas, lora_warmups, reg_pairs_dir, resolve_run, run_system, seed_groups, student_dir,
@@ -24,7 +24,10 @@ config["training"]["runs"] = expand_seed_replicas(config)  # a run's further see
 check_config(config)
 check_models(config)
 
-set_warm_for_jobs(config["resources"]["warm_interpreter"])  # jobs' sb2bench commands fork a warm interpreter
+# Jobs' sb2bench commands fork a warm interpreter, except inside a SLURM job (the executor plugin parses this file
+# again in every job): there the server's key would hold SLURM_JOB_ID & co., so each job would start a server of
+# its own, pay the same imports and leave it running in the allocation (docs/slurm.md).
+set_warm_for_jobs(config["resources"]["warm_interpreter"] and "SLURM_JOB_ID" not in os.environ)
 
 WORLD = config["world"]
 RESULTS = f"results/{WORLD}"
@@ -64,6 +67,8 @@ GPUS_PER_TRAIN_JOB = config["resources"]["gpus_per_train_job"]
 if GPUS_PER_TRAIN_JOB is None:
     GPUS_PER_TRAIN_JOB = GPUS_PER_JOB
 TIMING = config["timing"]
+GPU_MODEL = config["resources"]["gpu_model"]
+RULE_RESOURCES = config["resources"]["rules"]
 REG_PAIRS = config["training"]["reg_pairs"]
 WARMUPS = lora_warmups(config, RESULTS, GPUS_PER_TRAIN_JOB)  # warm-up key -> the runs that share it
 RUN_WARMUP = {name: key for key, names in WARMUPS.items() for name in names}
@@ -217,6 +222,49 @@ def warmup_inputs(wildcards):
 
 def reg_pairs_prompts():
     return REG_PAIRS["prompts"] or train_prompts(config, RESULTS)
+
+
+# What a heavy rule's jobs ask of a cluster (docs/slurm.md). A local run only counts `gpu`; the SLURM executor turns
+# them into sbatch flags. Real world: SD 2.1-base at 512 px on COCO-30K shards, SBv2's training on A100s; the toy
+# world asks for no more than the profile's default-resources. Config resources.rules.<rule> overrides key by key.
+REAL_WORLD_RESOURCES = {
+    "sample_shard": {"cpus_per_gpu": 4, "runtime": 360, "mem_mb": 32000},
+    "hps_sample": {"cpus_per_gpu": 4, "runtime": 240, "mem_mb": 32000},
+    "train_run": {"cpus_per_gpu": 8, "runtime": 2880, "mem_mb": 64000},  # 48 h; a rerun resumes from a checkpoint
+    "lora_warmup": {"cpus_per_gpu": 8, "runtime": 240, "mem_mb": 64000},
+    "reg_pairs": {"cpus_per_gpu": 8, "runtime": 720, "mem_mb": 32000},  # SBv2: 200K prompts x 25 steps
+    "evaluate_system": {"cpus_per_gpu": 8, "runtime": 240, "mem_mb": 64000},
+    "hps_score": {"cpus_per_gpu": 4, "runtime": 120, "mem_mb": 32000},
+    "merge_students": {"cpus_per_gpu": 4, "runtime": 60, "mem_mb": 32000},
+    "timing_system": {"cpus_per_gpu": 4, "runtime": 120, "mem_mb": 32000},
+    "coco_reference": {"runtime": 240, "mem_mb": 16000},  # CPUs: its threads (evaluation.coco.resize_threads)
+}
+RESOURCE_RULES = set()  # rules whose resources job_resources() makes (check_rule_resources)
+
+
+def job_resources(rule, gpus=0):
+    """A rule's `resources:`: `gpu` (the config's count), and for GPU jobs the GRES type (resources.gpu_model);
+    in the real world the table above; resources.rules.<rule> last. `cpus_per_gpu` only with a GPU: sbatch
+    refuses it without one (CPU jobs get their threads as --cpus-per-task)."""
+    RESOURCE_RULES.add(rule)
+    res = {"gpu": gpus}
+    if gpus and GPU_MODEL:
+        res["gpu_model"] = GPU_MODEL
+    res.update(REAL_WORLD_RESOURCES.get(rule, {}) if WORLD == "real" else {})
+    res.update(RULE_RESOURCES.get(rule, {}))
+    if not res["gpu"]:
+        res.pop("cpus_per_gpu", None)
+        res.pop("gpu_model", None)
+    return res
+
+
+def check_rule_resources():
+    """Called at the end of the Snakefile: a resources.rules entry must name a rule that reads it."""
+    unknown = sorted(set(RULE_RESOURCES) - RESOURCE_RULES)
+    if unknown:
+        raise ConfigError(f"config resources.rules: {', '.join(unknown)} is not a rule that takes its resources from "
+                          f"the config (those are {', '.join(sorted(RESOURCE_RULES))}); for another rule use "
+                          f"--set-resources RULE:KEY=VALUE on the command line")
 
 
 def run_threads(wildcards):
@@ -404,8 +452,14 @@ def timing_systems_json():
 
 
 def timing_threads():
-    """Toy world (CPU clock): the job takes every local core so nothing runs beside it; real world: the config's."""
-    return workflow.cores if WORLD == "toy" and isinstance(workflow.cores, int) else TIMING["threads"]
+    """Cores a timing job reserves: timing.job_threads, else in the toy world (a CPU clock) every core of this
+    machine, which a local run caps at --cores, so nothing runs beside it; else timing.threads. Never
+    workflow.cores: a cluster executor leaves it unset and Snakemake then refuses to parse the workflow."""
+    if TIMING["job_threads"]:
+        return TIMING["job_threads"]
+    if WORLD != "toy":
+        return TIMING["threads"]
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def final_outputs():

@@ -19,7 +19,7 @@ rule evaluate_system:
         bootstrap=json.dumps(config["evaluation"]["bootstrap"]),
         attributes=lambda wildcards, input: f"--attributes {input.attributes}" if input.attributes else "",
     resources:
-        gpu=GPUS_PER_JOB,
+        **job_resources("evaluate_system", GPUS_PER_JOB),
     conda:
         CONDA_ENV
     log:

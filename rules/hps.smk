@@ -35,7 +35,7 @@ rule hps_sample:
         runtime=f"--device {config['teacher_sampling']['device']} --dtype {config['teacher_sampling']['dtype']}",
     threads: config["teacher_sampling"]["threads"]
     resources:
-        gpu=GPUS_PER_JOB,
+        **job_resources("hps_sample", GPUS_PER_JOB),
     conda:
         CONDA_ENV
     log:
@@ -62,7 +62,7 @@ rule hps_score:
         model=config["models"]["hps"],
         checkpoint=f"--checkpoint {HPS['checkpoint']}" if HPS["checkpoint"] else "",
     resources:
-        gpu=GPUS_PER_JOB,
+        **job_resources("hps_score", GPUS_PER_JOB),
     conda:
         CONDA_ENV
     log:

@@ -19,7 +19,7 @@ rule reg_pairs:
         runtime=f"--device {config['teacher_sampling']['device']}",
     threads: REG_PAIRS["threads"]
     resources:
-        gpu=GPUS_PER_JOB,
+        **job_resources("reg_pairs", GPUS_PER_JOB),
     conda:
         CONDA_ENV
     log:
