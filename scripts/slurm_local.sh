@@ -69,13 +69,19 @@ wait_for() {  # wait_for SECONDS WHAT COMMAND...
   die "$what did not come up in ${t}s (logs: $STATE/log)"
 }
 
-# --- munge: its own key and socket
-dd if=/dev/urandom of="$STATE/munge/munge.key" bs=1 count=1024 status=none
-chmod 400 "$STATE/munge/munge.key"
-MUNGE_SOCK=$STATE/munge/munge.socket
-start munged munged --foreground --force --key-file="$STATE/munge/munge.key" --socket="$MUNGE_SOCK" \
-  --pid-file="$STATE/run/munged.pid" --log-file="$STATE/log/munged.log" --seed-file="$STATE/munge/seed"
-wait_for 20 munged bash -c "munge -S '$MUNGE_SOCK' -n | unmunge -S '$MUNGE_SOCK'"
+# --- munge on its default socket (SLURM's clients look there): reuse a running munged, else start one with a
+# key of its own
+MUNGE_SOCK=/run/munge/munge.socket.2
+if munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
+  echo "using the munged already running on $MUNGE_SOCK"
+else
+  dd if=/dev/urandom of="$STATE/munge/munge.key" bs=1 count=1024 status=none
+  chmod 400 "$STATE/munge/munge.key"
+  mkdir -p /run/munge && chmod 755 /run/munge
+  start munged munged --foreground --force --key-file="$STATE/munge/munge.key" --socket="$MUNGE_SOCK" \
+    --pid-file="$STATE/run/munged.pid" --log-file="$STATE/log/munged.log" --seed-file="$STATE/munge/seed"
+  wait_for 20 munged bash -c "munge -n | unmunge"
+fi
 
 # --- MariaDB for slurmdbd (own data directory, socket and port)
 mariadb-install-db --no-defaults --user=root --datadir="$STATE/mysql" --auth-root-authentication-method=socket \
@@ -95,7 +101,6 @@ NODE_LINE=$(slurmd -C | head -1)
 export SLURM_CONF=$STATE/etc/slurm.conf
 cat > "$STATE/etc/slurmdbd.conf" <<EOF
 AuthType=auth/munge
-AuthInfo=socket=$MUNGE_SOCK
 DbdHost=localhost
 DbdPort=$PORT_DBD
 SlurmUser=root
@@ -117,7 +122,6 @@ SlurmdPort=$PORT_SLURMD
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-AuthInfo=socket=$MUNGE_SOCK
 CredType=cred/munge
 StateSaveLocation=$STATE/state
 SlurmdSpoolDir=$STATE/spool
