@@ -35,12 +35,12 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 PIDS=()
-stop_pid() {  # stop one daemon of ours by pid (never by name), politely then firmly
+stop_pid() {  # stop one process of ours by pid (never by name; "-PID": its process group), politely then firmly
   local pid=$1
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
-  kill -9 "$pid" 2>/dev/null || true
+  kill -0 -- "$pid" 2>/dev/null || return 0
+  kill -- "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 -- "$pid" 2>/dev/null || return 0; sleep 0.2; done
+  kill -9 -- "$pid" 2>/dev/null || true
 }
 stop_all() {
   local i
@@ -161,18 +161,23 @@ copy_checkout() {
   mkdir -p "$1"
   (cd "$REPO" && git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$1" 2>/dev/null) || true
 }
-run_dag() {  # run_dag DIR LOG COMMAND...: prints wall seconds
-  local dir=$1 log=$2; shift 2
+run_dag() {  # run_dag DIR LOG SECONDS_FILE COMMAND...: runs it, writes its wall seconds to SECONDS_FILE
+  local dir=$1 log=$2 secs=$3; shift 3
   local t0; t0=$(date +%s.%N)
-  (cd "$dir" && PYTHONPATH=$dir "$@") > "$log" 2>&1 || { tail -40 "$log" >&2; die "'$*' failed in $dir (log: $log)"; }
-  echo "$(date +%s.%N) - $t0" | bc
+  (cd "$dir" && PYTHONPATH=$dir "$@") > "$log" 2>&1 || { tail -40 "$log" >&2; echo "'$*' failed in $dir (log: $log)" >&2; return 1; }
+  echo "$(date +%s.%N) - $t0" | bc > "$secs"
 }
 LOCAL=$STATE/work/local SL=$STATE/work/slurm
 copy_checkout "$LOCAL"; copy_checkout "$SL"
 
-echo "local smoke run: $LOCAL_CMD"
+# The local reference run goes beside the SLURM one (in its own process group, stopped on exit): the two share
+# the machine's cores, which lengthens both wall times but not what they compute.
+echo "local smoke run (beside the SLURM run): $LOCAL_CMD"
 # shellcheck disable=SC2086
-LOCAL_S=$(run_dag "$LOCAL" "$STATE/log/local_smoke.log" $LOCAL_CMD)
+setsid bash -c "$(declare -f run_dag); run_dag '$LOCAL' '$STATE/log/local_smoke.log' '$STATE/local.seconds' $LOCAL_CMD" &
+LOCAL_PID=$!
+echo "-$LOCAL_PID" >> "$STATE/pids"
+PIDS+=("-$LOCAL_PID")
 
 if [ -n "$POLL" ]; then
   mkdir -p "$STATE/site-profile"
@@ -182,8 +187,10 @@ fi
 START_TS=$(date +%Y-%m-%dT%H:%M:%S)
 echo "SLURM smoke run: $SMOKE_CMD"
 # shellcheck disable=SC2086
-SLURM_S=$(run_dag "$SL" "$STATE/log/slurm_smoke.log" $SMOKE_CMD)
+run_dag "$SL" "$STATE/log/slurm_smoke.log" "$STATE/slurm.seconds" $SMOKE_CMD || die "the SLURM smoke run failed"
 unset SNAKEMAKE_PROFILE
+wait "$LOCAL_PID" || die "the local smoke run failed (log: $STATE/log/local_smoke.log)"
+SLURM_S=$(cat "$STATE/slurm.seconds") LOCAL_S=$(cat "$STATE/local.seconds")
 
 # --- checks: every job through sbatch and COMPLETED in sacct; tables equal to the local run's
 LOG=$STATE/log/slurm_smoke.log
@@ -229,7 +236,7 @@ TMP=$(mktemp "$OUT_MD.XXXXXX")
   echo "- Cluster: one node, $(sinfo -h -N -o '%c CPUs, %m MB') (\`slurmd -C\`), \`select/cons_tres\`, \`proctrack/linuxproc\`, \`task/none\`, accounting in slurmdbd on MariaDB."
   echo "- Versions: SLURM $SLURM_V, munge $MUNGE_V, MariaDB $DB_V; $PY_V; Python $(python -c 'import platform; print(platform.python_version())')."
   echo "- Jobs: $DAG_JOBS in the DAG; $SUBMITTED submitted through \`sbatch\`; sacct lists $SACCT_JOBS: $STATES."
-  echo "- Wall time on this machine ($(nproc) cores, shared): SLURM run $(printf '%.1f' "$(echo "$SLURM_S / 60" | bc -l)") min; local run (\`$LOCAL_CMD\`) $(printf '%.1f' "$(echo "$LOCAL_S / 60" | bc -l)") min.${POLL:+ First status query ${POLL} s after a submission (site profile; plugin default: 40 s).}"
+  echo "- Wall time on this machine ($(nproc) cores, shared with other work; the local run went beside the SLURM run): SLURM run $(printf '%.1f' "$(echo "$SLURM_S / 60" | bc -l)") min; local run (\`$LOCAL_CMD\`) $(printf '%.1f' "$(echo "$LOCAL_S / 60" | bc -l)") min.${POLL:+ First status query ${POLL} s after a submission (site profile; plugin default: 40 s).}"
   echo "- Tables: $N_SAME of $N_TABLES (\`reports/**/table*.csv\`, \`eval.csv\`) byte-identical to the local run's.${DIFFER[*]:+ Differ: ${DIFFER[*]}.}"
   echo "- Requested (sacct ReqTRES; no job asks for a GPU in the toy world): $TRES."
   echo
