@@ -47,6 +47,9 @@ stop_all() {
   for ((i=${#PIDS[@]}-1; i>=0; i--)); do stop_pid "${PIDS[$i]}"; done
   PIDS=()
   rm -f "$STATE/pids"
+  if [ -n "${SLURM_CONF:-}" ] && [ "$(readlink /etc/slurm/slurm.conf 2>/dev/null)" = "$SLURM_CONF" ]; then
+    rm -f /etc/slurm/slurm.conf
+  fi
 }
 trap 'stop_all' EXIT
 trap 'exit 130' INT TERM
@@ -145,6 +148,13 @@ JobCompType=jobcomp/none
 $NODE_LINE NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
+# Job steps (the plugin's srun inside each job) find slurm.conf at the default path only: link it there while this
+# cluster runs, unless the host has a slurm.conf of its own (then this script is the wrong tool).
+SYS_CONF=/etc/slurm/slurm.conf
+if [ -e "$SYS_CONF" ] || [ -L "$SYS_CONF" ]; then
+  [ "$(readlink "$SYS_CONF")" = "$SLURM_CONF" ] || die "$SYS_CONF exists: this host has a SLURM of its own"
+fi
+mkdir -p /etc/slurm && ln -sfn "$SLURM_CONF" "$SYS_CONF"
 start slurmdbd slurmdbd -D
 wait_for 60 slurmdbd sacctmgr -n list cluster
 sacctmgr -i add cluster sb2bench > /dev/null 2>&1 || true
