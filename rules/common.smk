@@ -244,8 +244,8 @@ RESOURCE_RULES = set()  # rules whose resources job_resources() makes (check_rul
 
 def job_resources(rule, gpus=0):
     """A rule's `resources:`: `gpu` (the config's count), and for GPU jobs the GRES type (resources.gpu_model);
-    in the real world the table above; resources.rules.<rule> last. `cpus_per_gpu` only with a GPU: sbatch
-    refuses it without one (CPU jobs get their threads as --cpus-per-task)."""
+    in the real world the table above; resources.rules.<rule> last. A job without a GPU keeps neither the GRES
+    type nor `cpus_per_gpu`, so what it asks for reads true: its threads become --cpus-per-task."""
     RESOURCE_RULES.add(rule)
     res = {"gpu": gpus}
     if gpus and GPU_MODEL:
