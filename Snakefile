@@ -15,23 +15,11 @@ report: "report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/toy.smk"
-
-
-if WORLD == "toy":
-
-    include: "rules/prompts.smk"
-
-else:
-
-    include: "rules/coco.smk"
-
-
+include: "rules/data.smk"
 include: "rules/train.smk"
-include: "rules/reg_pairs.smk"
 include: "rules/merge.smk"
-include: "rules/teacher.smk"
+include: "rules/sample.smk"
 include: "rules/evaluate.smk"
-include: "rules/hps.smk"
 include: "rules/timing.smk"
 include: "rules/figures.smk"
 include: "rules/report.smk"

@@ -18,8 +18,8 @@ sys.path.insert(0, str(ROOT))
 import sb2bench  # noqa: E402,F401  (torchvision shim before diffusers)
 import torch  # noqa: E402
 
-from sb2bench.atomic import atomic_file, write_json  # noqa: E402
-from sb2bench.provenance import git_commit, package_versions  # noqa: E402
+from sb2bench._infra.atomic import atomic_file, write_json  # noqa: E402
+from sb2bench._infra.provenance import git_commit, package_versions  # noqa: E402
 
 SIZES = {
     "sd21": {
@@ -100,7 +100,7 @@ def check_sd21_params() -> dict:
 
 def resolve_device(device: str) -> str:
     """The evaluation's device rule (auto = the GPU when there is one), as a command-line error."""
-    from sb2bench.evaluate import resolve_device as _resolve
+    from sb2bench.evaluate.score import resolve_device as _resolve
 
     try:
         return _resolve(device)
@@ -110,7 +110,7 @@ def resolve_device(device: str) -> str:
 
 def machine(device: str) -> dict:
     """The timing protocol's hardware record (CPU, GPU, versions), so benches and Table 8 agree."""
-    from sb2bench.timing import hardware
+    from sb2bench.evaluate.timing import hardware
 
     return hardware(device)
 

@@ -25,15 +25,15 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from sb2bench import zoo  # noqa: E402
-from sb2bench.atomic import atomic_file, write_json  # noqa: E402
-from sb2bench.evaluate import resolve_device  # noqa: E402
-from sb2bench.hps_benchmark import folder_hps  # noqa: E402
-from sb2bench.metrics.clip_score import folder_clip_score  # noqa: E402
-from sb2bench.metrics.features import load_feature_net  # noqa: E402
-from sb2bench.metrics.fid import fid_from_features, folder_features  # noqa: E402
-from sb2bench.metrics.precision_recall import precision_recall  # noqa: E402
-from sb2bench.provenance import package_versions  # noqa: E402
+from sb2bench.models import zoo  # noqa: E402
+from sb2bench._infra.atomic import atomic_file, write_json  # noqa: E402
+from sb2bench.evaluate.score import resolve_device  # noqa: E402
+from sb2bench.evaluate.hps_benchmark import folder_hps  # noqa: E402
+from sb2bench.evaluate.metrics.clip_score import folder_clip_score  # noqa: E402
+from sb2bench.evaluate.metrics.features import load_feature_net  # noqa: E402
+from sb2bench.evaluate.metrics.fid import fid_from_features, folder_features  # noqa: E402
+from sb2bench.evaluate.metrics.precision_recall import precision_recall  # noqa: E402
+from sb2bench._infra.provenance import package_versions  # noqa: E402
 
 
 def timed(fn):

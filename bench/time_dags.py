@@ -37,7 +37,7 @@ def time_dag(config: str, cores: int, workdir: str | None = None) -> dict:
         stages = bench.read_text().split("\n\n", 2)[2].split("\n\n")[0] if bench.exists() else None
     if proc.returncode != 0:
         raise RuntimeError(f"{config} DAG failed:\n{proc.stderr[-3000:]}")
-    from sb2bench.config import load_config
+    from sb2bench.plan.config import load_config
 
     warm = load_config(ROOT / "config" / f"{config}.yaml")["resources"]["warm_interpreter"]
     return {"config": f"config/{config}.yaml", "cores": cores, "wall_seconds": round(wall, 1), "jobs": jobs,

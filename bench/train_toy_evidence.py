@@ -29,12 +29,12 @@ from pathlib import Path
 import sb2bench  # noqa: F401  (torchvision shim)
 import torch
 
-from sb2bench.atomic import atomic_file, write_json
-from sb2bench.evaluate import evaluate
-from sb2bench.metrics.attributes import attribute_accuracy
-from sb2bench.prompts import write_prompts
-from sb2bench.provenance import record
-from sb2bench.sampling import SystemSpec, generate_shard
+from sb2bench._infra.atomic import atomic_file, write_json
+from sb2bench.evaluate.score import evaluate
+from sb2bench.evaluate.metrics.attributes import attribute_accuracy
+from sb2bench.data.prompts import write_prompts
+from sb2bench._infra.provenance import record
+from sb2bench.sample.generate import SystemSpec, generate_shard
 from sb2bench.toyworld.prompt_sets import training_prompts, write_eval_set
 from sb2bench.train import TOY_OVERRIDES, run
 
@@ -86,7 +86,7 @@ def score(name: str, spec: SystemSpec, tag: str) -> dict:
 
 
 def _eval_prompts() -> list[dict]:
-    from sb2bench.prompts import read_prompts
+    from sb2bench.data.prompts import read_prompts
 
     return read_prompts(EVAL / "prompts.jsonl")
 

@@ -10,15 +10,16 @@ from snakemake.utils import validate
 validate(config, schema="../schemas/config.schema.yaml")
 
 sys.path.insert(0, workflow.basedir)
-from sb2bench.config import ConfigError, check_config, check_models  # noqa: E402
-from sb2bench.protocol import HPS_STYLES, protocol_block  # noqa: E402
-from sb2bench.runs import (  # noqa: E402
+from sb2bench.plan.config import check_config, check_models  # noqa: E402
+from sb2bench.evaluate.protocol import HPS_STYLES, protocol_block  # noqa: E402
+from sb2bench.plan.errors import ConfigError  # noqa: E402
+from sb2bench.plan.runs import (  # noqa: E402
     expand_seed_replicas, lora_warmups, reg_pairs_dir, resolve_run, run_system, seed_groups, student_dir,
     train_prompts, uses_shared_reg_pairs, warmup_dir)
 from sb2bench.train.warmup import warmup_job_config  # noqa: E402
-from sb2bench.merges import input_spec, lam_name, merge_out, merge_system_name, merge_systems  # noqa: E402
+from sb2bench.plan.merges import input_spec, lam_name, merge_out, merge_system_name, merge_systems  # noqa: E402
 from sb2bench.train.launch import launch_shell  # noqa: E402
-from sb2bench.warm import set_for_jobs as set_warm_for_jobs  # noqa: E402
+from sb2bench._infra.warm import set_for_jobs as set_warm_for_jobs  # noqa: E402
 
 config["training"]["runs"] = expand_seed_replicas(config)  # a run's further seeds are runs of their own
 check_config(config)

@@ -1,7 +1,7 @@
 # Report figures (config `figures`): the FID-CLIP trade-off, training-loss curves and a qualitative grid.
-# What each figure draws (defaults included) is resolved in sb2bench/figure_config.py, which the config
+# What each figure draws (defaults included) is resolved in sb2bench/plan/figures.py, which the config
 # check also uses; a figure with nothing to draw has no rule.
-from sb2bench.figure_config import figure_jobs  # noqa: E402
+from sb2bench.plan.figures import figure_jobs  # noqa: E402
 
 FIGURE_JOBS = figure_jobs(config, RESULTS)
 FIGURE_FILES = {

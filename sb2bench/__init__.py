@@ -1,6 +1,6 @@
 """sb2bench: reproducibility and evaluation suite for SwiftBrush v2."""
-from sb2bench import _torchvision_compat
+from sb2bench._infra import torchvision_compat
 
-_torchvision_compat.install()
+torchvision_compat.install()
 
 __version__ = "0.1.0"

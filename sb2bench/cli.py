@@ -37,7 +37,7 @@ def cmd_hub_ship(a: argparse.Namespace) -> None:
 
 
 def cmd_config_doc(a: argparse.Namespace) -> None:
-    from sb2bench.config import schema_table
+    from sb2bench.plan.config import schema_table
 
     print(schema_table())
 
@@ -45,7 +45,7 @@ def cmd_config_doc(a: argparse.Namespace) -> None:
 def cmd_validate_config(a: argparse.Namespace) -> None:
     import yaml
 
-    from sb2bench.config import load_config
+    from sb2bench.plan.config import load_config
 
     print(yaml.safe_dump(load_config(*a.configs), sort_keys=False))
 
@@ -57,15 +57,15 @@ def cmd_toy_eval_set(a: argparse.Namespace) -> None:
 
 
 def cmd_toy_train_prompts(a: argparse.Namespace) -> None:
-    from sb2bench.prompts import write_prompts
+    from sb2bench.data.prompts import write_prompts
     from sb2bench.toyworld.prompt_sets import training_prompts
 
     write_prompts(a.out, training_prompts(a.seed, a.n))
 
 
 def cmd_sample(a: argparse.Namespace) -> None:
-    from sb2bench.prompts import read_prompts
-    from sb2bench.sampling import SystemSpec, generate_shard
+    from sb2bench.data.prompts import read_prompts
+    from sb2bench.sample.generate import SystemSpec, generate_shard
 
     spec = SystemSpec.from_dict(a.system)
     prompts = read_prompts(a.prompts)
@@ -73,8 +73,8 @@ def cmd_sample(a: argparse.Namespace) -> None:
 
 
 def cmd_sample_sets(a: argparse.Namespace) -> None:
-    from sb2bench.prompts import read_prompts
-    from sb2bench.sampling import SystemSpec, generate_sets
+    from sb2bench.data.prompts import read_prompts
+    from sb2bench.sample.generate import SystemSpec, generate_sets
 
     if len(a.names) != len(a.prompts):
         raise SystemExit(f"--names ({len(a.names)}) and --prompts ({len(a.prompts)}) must pair up")
@@ -83,28 +83,28 @@ def cmd_sample_sets(a: argparse.Namespace) -> None:
 
 
 def cmd_gather(a: argparse.Namespace) -> None:
-    from sb2bench.sampling import gather_shards
+    from sb2bench.sample.generate import gather_shards
 
     gather_shards([Path(d) for d in a.shards], Path(a.out), a.expected)
 
 
 def cmd_attributes(a: argparse.Namespace) -> None:
-    from sb2bench.atomic import write_json
-    from sb2bench.metrics.attributes import attribute_accuracy
+    from sb2bench._infra.atomic import write_json
+    from sb2bench.evaluate.metrics.attributes import attribute_accuracy
 
     write_json(a.out, attribute_accuracy(Path(a.images), Path(a.prompts), a.classifier))
 
 
 def cmd_evaluate(a: argparse.Namespace) -> None:
-    from sb2bench.evaluate import evaluate
+    from sb2bench.evaluate.score import evaluate
 
     evaluate(Path(a.images), Path(a.reference), Path(a.prompts), a.protocol, a.models, Path(a.cache), Path(a.out),
              Path(a.attributes) if a.attributes else None, a.device, a.bootstrap)
 
 
 def cmd_coco_prompts(a: argparse.Namespace) -> None:
-    from sb2bench import coco
-    from sb2bench.prompts import write_prompts
+    from sb2bench.data import coco
+    from sb2bench.data.prompts import write_prompts
 
     if a.dataset_json:
         rows = coco.prompts_from_dataset_json(Path(a.dataset_json), a.n)
@@ -116,13 +116,13 @@ def cmd_coco_prompts(a: argparse.Namespace) -> None:
 
 
 def cmd_coco_reference(a: argparse.Namespace) -> None:
-    from sb2bench.coco import build_reference
+    from sb2bench.data.coco import build_reference
 
     build_reference(Path(a.images), Path(a.out), a.size, a.expected, a.threads)
 
 
 def cmd_coco_download(a: argparse.Namespace) -> None:
-    from sb2bench.download import fetch_and_extract
+    from sb2bench.data.download import fetch_and_extract
 
     for item in a.files["files"]:
         fetch_and_extract(item["url"], item["sha256"], Path(a.root), Path(a.root) / "downloads")
@@ -131,8 +131,8 @@ def cmd_coco_download(a: argparse.Namespace) -> None:
 def cmd_protocol_resize(a: argparse.Namespace) -> None:
     import shutil
 
-    from sb2bench.coco import resize_folder
-    from sb2bench.prompts import read_prompts
+    from sb2bench.data.coco import resize_folder
+    from sb2bench.data.prompts import read_prompts
 
     names = [f"{p['index']:06d}.png" for p in read_prompts(a.prompts)]
     out = resize_folder([Path(a.images) / n for n in names], Path(a.out), a.size, a.threads, names)
@@ -141,7 +141,7 @@ def cmd_protocol_resize(a: argparse.Namespace) -> None:
 
 
 def cmd_hps_prompts(a: argparse.Namespace) -> None:
-    from sb2bench.hps_benchmark import write_style_prompts
+    from sb2bench.evaluate.hps_benchmark import write_style_prompts
 
     for style in a.styles:
         write_style_prompts(Path(a.out_dir) / f"{style}.jsonl", style, a.n, a.seed,
@@ -149,7 +149,7 @@ def cmd_hps_prompts(a: argparse.Namespace) -> None:
 
 
 def cmd_hps_evaluate(a: argparse.Namespace) -> None:
-    from sb2bench.hps_benchmark import evaluate_hps
+    from sb2bench.evaluate.hps_benchmark import evaluate_hps
 
     evaluate_hps({s: Path(a.images_root) / s for s in a.styles}, {s: Path(f) for s, f in zip(a.styles, a.prompts)},
                  a.protocol, a.version, a.model, a.checkpoint, Path(a.out))
@@ -162,7 +162,7 @@ def cmd_report_eval(a: argparse.Namespace) -> None:
 
 
 def cmd_merge(a: argparse.Namespace) -> None:
-    from sb2bench.merge import merge_unets
+    from sb2bench.merge.interpolate import merge_unets
 
     merge_unets(a.a, a.b, a.lam, Path(a.out))
 
@@ -187,7 +187,7 @@ def cmd_report_teacher(a: argparse.Namespace) -> None:
 
 
 def cmd_gpu_run(a: argparse.Namespace) -> None:
-    from sb2bench.gpu_slots import GpuSlotError, run_on_gpus
+    from sb2bench._infra.gpu_slots import GpuSlotError, run_on_gpus
 
     cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
     try:
@@ -197,15 +197,15 @@ def cmd_gpu_run(a: argparse.Namespace) -> None:
 
 
 def cmd_timing(a: argparse.Namespace) -> None:
-    from sb2bench.sampling import SystemSpec
-    from sb2bench.timing import time_system
+    from sb2bench.sample.generate import SystemSpec
+    from sb2bench.evaluate.timing import time_system
 
     time_system(SystemSpec.from_dict(a.system), a.out, warmup=a.warmup, runs=a.runs, repeats=a.repeats,
                 device=a.device, dtype=a.dtype, threads=a.threads, prompt=a.prompt)
 
 
 def cmd_report_timing(a: argparse.Namespace) -> None:
-    from sb2bench.timing import write_timing_table
+    from sb2bench.evaluate.timing import write_timing_table
 
     write_timing_table(a.systems, a.out, a.title)
 
@@ -461,15 +461,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None, warm: bool = True) -> int:
-    """``warm``: hand the command to a warm interpreter when $SB2BENCH_WARM=1 (sb2bench/warm.py)."""
+    """``warm``: hand the command to a warm interpreter when $SB2BENCH_WARM=1 (sb2bench/_infra/warm.py)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if warm:
-        from sb2bench import warm as warm_interpreter
+        from sb2bench._infra import warm as warm_interpreter
 
         if warm_interpreter.wanted(argv):
-            code = warm_interpreter.run_in_server(argv)
+            code = warm_interpreter.run_in_server(argv, entry="sb2bench.cli:run")
             if code is not None:
                 return code
+    return run(argv)
+
+
+def run(argv: list[str]) -> int:
+    """Parse and run one command in this process (a warm worker calls this directly)."""
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

@@ -87,7 +87,7 @@ class _StubInception(torch.nn.Module):
 @pytest.fixture()
 def stub_inception(tmp_path):
     """A TorchScript stand-in for clean-fid's inception-2015-12-05.pt (feature d = pooled 4x4 RGB)."""
-    from sb2bench.metrics.features import CLEANFID_FILE
+    from sb2bench.evaluate.metrics.features import CLEANFID_FILE
 
     path = tmp_path / "inception" / CLEANFID_FILE
     path.parent.mkdir()

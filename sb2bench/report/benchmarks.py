@@ -1,7 +1,7 @@
 """Per-job time and memory from Snakemake's ``benchmark:`` files, summed per stage: where the DAG's wall
 time goes (the TSVs themselves stay under benchmarks/<world>/; this report puts them in the HTML report).
 
-A job run in a warm worker (sb2bench/warm.py) is invisible to Snakemake's memory and CPU measurement,
+A job run in a warm worker (sb2bench/_infra/warm.py) is invisible to Snakemake's memory and CPU measurement,
 which sees only the thin client; its CPU seconds and peak RSS come from the worker's own ``wait4``
 figures, which the client wrote to the job's log (the log has the TSV's path under logs/<world>/)."""
 from __future__ import annotations
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sb2bench.atomic import atomic_file
+from sb2bench._infra.atomic import atomic_file
+from sb2bench._infra.rusage import RUSAGE_TAG
 
 
 COLUMNS = ["job", "stage", "seconds", "max_rss_mb", "cpu_seconds", "measured_by"]
@@ -19,8 +20,6 @@ COLUMNS = ["job", "stage", "seconds", "max_rss_mb", "cpu_seconds", "measured_by"
 
 def warm_rusage(log: Path) -> dict | None:
     """The warm worker's {cpu_seconds, max_rss_mb} from a job log, or None for a job that ran cold."""
-    from sb2bench.warm import RUSAGE_TAG
-
     if not log.is_file():
         return None
     found = None

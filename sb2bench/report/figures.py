@@ -5,7 +5,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from sb2bench.atomic import atomic_file
+from sb2bench._infra.atomic import atomic_file
 
 
 def image_grid(rows: list[tuple[str, Path]], indices: list[int], out: Path, scale: int = 4,

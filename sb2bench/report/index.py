@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sb2bench.atomic import atomic_file
+from sb2bench._infra.atomic import atomic_file
 from sb2bench.report.claims import Z, Verdict
 
 

@@ -2,7 +2,7 @@
 numbered prompts listed under the grid, and a Markdown note naming rows and prompts.
 
 Image ``i`` of every system comes from prompt ``i`` and the initial noise drawn for index ``i`` from the
-system's seed (``sb2bench.sampling``; 0 unless set), so a column compares systems on identical inputs."""
+system's seed (``sb2bench.sample.generate``; 0 unless set), so a column compares systems on identical inputs."""
 from __future__ import annotations
 
 import textwrap
@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from sb2bench.atomic import atomic_file
+from sb2bench._infra.atomic import atomic_file
 from sb2bench.report.figures import save_figure
-from sb2bench.prompts import read_prompts
+from sb2bench.data.prompts import read_prompts
 
 TILE = 128   # pixels per tile: small (toy) images are upscaled by an integer factor, large ones reduced
 PAD = 4      # white pixels between tiles

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sb2bench.atomic import atomic_file
-from sb2bench.paper_numbers import paper_table
+from sb2bench._infra.atomic import atomic_file
+from sb2bench.paper.numbers import paper_table
 from sb2bench.report.tables import COLUMNS, SPREAD_NOTE, fmt_value, read_system
 
 

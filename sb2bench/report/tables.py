@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sb2bench.atomic import atomic_file
+from sb2bench._infra.atomic import atomic_file
 
 COLUMNS = {"fid": ("FID ↓", 2), "kid": ("KID ↓", 4), "precision": ("precision ↑", 3), "recall": ("recall ↑", 3),
            "clip_score": ("CLIP ↑", 3), "attribute_accuracy": ("attribute acc. ↑", 3),
@@ -64,7 +64,7 @@ class SystemMetrics:
 
 def read_system(source: str | list[str] | dict) -> SystemMetrics:
     """``source``: a system's metric files, or ``{"seeds": [files of seed 1, files of seed 2, ...]}`` for a
-    training run repeated over seeds (``sb2bench.runs.seed_groups``)."""
+    training run repeated over seeds (``sb2bench.plan.runs.seed_groups``)."""
     if not isinstance(source, dict):
         values, protocol, n, intervals = read_metrics(source)
         return SystemMetrics(values, protocol, n, intervals)

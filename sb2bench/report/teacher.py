@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sb2bench.atomic import atomic_file
-from sb2bench.prompts import read_prompts
+from sb2bench._infra.atomic import atomic_file
+from sb2bench.data.prompts import read_prompts
 from sb2bench.report.figures import image_grid
 from sb2bench.toyworld import world
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sb2bench.atomic import atomic_file
+from sb2bench._infra.atomic import atomic_file
 from sb2bench.report.figures import save_figure
 from sb2bench.report.tables import read_metrics
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sb2bench.atomic import atomic_file
-from sb2bench.hashing import sha256_file, sha256_json
+from sb2bench._infra.atomic import atomic_file
+from sb2bench._infra.hashing import sha256_file, sha256_json
 from sb2bench.toyworld import world
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from sb2bench.atomic import atomic_dir
-from sb2bench.prompts import write_prompts
+from sb2bench._infra.atomic import atomic_dir
+from sb2bench.data.prompts import write_prompts
 from sb2bench.toyworld import world
 
 # Streams are separated by seed offsets so training prompts never coincide with evaluation items.

@@ -41,7 +41,7 @@ def train_teacher(out: Path, vae_dir: Path, tokenizer_dir: Path, cfg: dict,
     """Write ``out/unet`` and ``out/text_encoder`` (EMA weights)."""
     from diffusers import AutoencoderKL, DDPMScheduler
 
-    from sb2bench.zoo import load_tokenizer
+    from sb2bench.models.zoo import load_tokenizer
 
     gen = seed_everything(cfg["seed"])
     rng = np.random.default_rng(cfg["seed"])

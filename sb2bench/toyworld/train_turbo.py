@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from sb2bench.sampling import SystemSpec, encode_prompts, initial_noise, load_system, one_step_x0, \
+from sb2bench.sample.generate import SystemSpec, encode_prompts, initial_noise, load_system, one_step_x0, \
     sample_latents
 from sb2bench.toyworld import world
 from sb2bench.toyworld.training import optimizer_step, EMA, Log, seed_everything, warmup_cosine

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from sb2bench.atomic import atomic_dir, write_json
+from sb2bench._infra.atomic import atomic_dir, write_json
 
 PATTERN = re.compile(r"^checkpoint-(\d+)$")
 

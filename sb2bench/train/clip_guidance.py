@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from sb2bench import zoo
+from sb2bench.models import zoo
 
 
 def load_decoder(spec: str):

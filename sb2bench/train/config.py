@@ -11,12 +11,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from sb2bench.hashing import sha256_json
+from sb2bench._infra.hashing import sha256_json
 
 SCHEMES = ("full", "lora")
 CLIP_MODES = ("none", "clamped", "unclamped")
 SCHEDULES = ("constant", "linear", "cosine")
-HPS_VERSIONS = ("v2.0", "v2.1")  # sb2bench.metrics.hps.HPS_VERSIONS (not imported: it loads torch)
+HPS_VERSIONS = ("v2.0", "v2.1")  # sb2bench.evaluate.metrics.hps.HPS_VERSIONS (not imported: it loads torch)
 REG_LOSSES = ("mse_latent", "mse_pixel")
 WEIGHTINGS = ("one_minus_alpha_bar", "constant")
 LORA_LOSS_WEIGHTINGS = ("alpha_bar", "none")

@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save
 
-from sb2bench import zoo
-from sb2bench.atomic import atomic_file
-from sb2bench.hashing import sha256_json
+from sb2bench.models import zoo
+from sb2bench._infra.atomic import atomic_file
+from sb2bench._infra.hashing import sha256_json
 
 
 @torch.no_grad()

@@ -13,10 +13,10 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from sb2bench import zoo
-from sb2bench.atomic import atomic_dir, write_json
-from sb2bench.hashing import sha256_file
-from sb2bench.provenance import record
+from sb2bench.models import zoo
+from sb2bench._infra.atomic import atomic_dir, write_json
+from sb2bench._infra.hashing import sha256_file
+from sb2bench._infra.provenance import record
 from sb2bench.train import lora
 from sb2bench.train.config import TrainConfig
 
@@ -30,7 +30,7 @@ def _with_weights(module, state):
 def _describe_lora(folder: Path, cfg: TrainConfig) -> None:
     """lora_config.json names the base UNet, so samplers and merges can fuse the student on their own;
     the alpha / rank scale is already folded into the saved weights, hence alpha = rank."""
-    from sb2bench.merge import write_lora_config
+    from sb2bench.merge.interpolate import write_lora_config
 
     write_lora_config(folder, base=cfg.student_init, rank=cfg.student_lora_rank, alpha=cfg.student_lora_rank,
                       target_modules=cfg.student_lora_targets, base_subfolder=cfg.student_init_subfolder or None)

@@ -1,6 +1,6 @@
 """The image side of the HPSv2 loss (SBv2 Table 9): HPS of the decoded student image and its prompt.
 
-The scorer is the evaluation's own (``sb2bench.metrics.hps.hps_scores``: hpsv2's resize-and-pad
+The scorer is the evaluation's own (``sb2bench.evaluate.metrics.hps.hps_scores``: hpsv2's resize-and-pad
 preprocessing, cosine x100), loaded the way the HPS benchmark loads it, so the loss optimises
 exactly what Table 4/9 report. The HPS model is frozen; gradients flow through it and through the
 decoder (shared with the CLIP loss) to x0.
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import torch
 
-from sb2bench.metrics.hps import hps_scores
+from sb2bench.evaluate.metrics.hps import hps_scores
 
 
 class HpsScorer:
     def __init__(self, spec: str, version: str, checkpoint_dir: str | None, decoder):
-        from sb2bench.hps_benchmark import load_hps_model
+        from sb2bench.evaluate.hps_benchmark import load_hps_model
 
         model, self.tokenizer = load_hps_model(spec, version, checkpoint_dir)
         self.model = model.eval().requires_grad_(False)

@@ -25,10 +25,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save
 
-from sb2bench import zoo
-from sb2bench.atomic import atomic_file, write_json
-from sb2bench.hashing import sha256_file, sha256_json
-from sb2bench.prompts import read_prompts, write_prompts
+from sb2bench.models import zoo
+from sb2bench._infra.atomic import atomic_file, write_json
+from sb2bench._infra.hashing import sha256_file, sha256_json
+from sb2bench.data.prompts import read_prompts, write_prompts
 
 FORMAT = 1
 MANIFEST = "pairs.json"
@@ -49,7 +49,7 @@ def _select(prompts: str | Path | list[dict], n: int | None) -> list[dict]:
 @torch.no_grad()
 def _shard(system, rows: list[dict], batch_size: int, seed: int) -> dict[str, torch.Tensor]:
     """Teacher latents of ``rows`` and the noise they started from (noise of pair i: seed_for(seed, i))."""
-    from sb2bench.sampling import initial_noise, latent_shape, sample_latents
+    from sb2bench.sample.generate import initial_noise, latent_shape, sample_latents
 
     noise, latents = [], []
     for k in range(0, len(rows), batch_size):
@@ -65,7 +65,7 @@ def build_pairs(teacher_spec: str, prompts: str | Path | list[dict], n: int | No
                 device: str = "auto", dtype: str = "float32") -> Path:
     """Sample the teacher (DDIM, ``steps``, CFG ``cfg``) from fixed noise for the first ``n`` prompts and
     write the pairs folder ``out``; an identical finished folder is returned as is."""
-    from sb2bench.sampling import SystemSpec, latent_shape, load_system, resolve_runtime, runtime_record
+    from sb2bench.sample.generate import SystemSpec, latent_shape, load_system, resolve_runtime, runtime_record
 
     for name, value in (("steps", steps), ("batch_size", batch_size), ("shard_size", shard_size)):
         if value < 1:

@@ -9,7 +9,7 @@ import csv
 import time
 from pathlib import Path
 
-from sb2bench.atomic import atomic_file
+from sb2bench._infra.atomic import atomic_file
 
 COLUMNS = ("step", "elapsed_s", "loss_vsd", "loss_clip", "clip_weight", "clip_cos", "loss_lora",
            "grad_norm_student", "grad_norm_lora", "x0_std", "x0_mean", "lr_student", "lr_lora",

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from sb2bench.atomic import atomic_dir
+from sb2bench._infra.atomic import atomic_dir
 from sb2bench.report.figures import image_grid
-from sb2bench.sampling import initial_noise
+from sb2bench.sample.generate import initial_noise
 from sb2bench.train.student import predict_x0
 
 

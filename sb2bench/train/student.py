@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from sb2bench import zoo
+from sb2bench.models import zoo
 from sb2bench.train import lora
 from sb2bench.train.config import TrainConfig
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import torch
 
-from sb2bench import zoo
+from sb2bench.models import zoo
 from sb2bench.train import lora
 from sb2bench.train.config import TrainConfig
 

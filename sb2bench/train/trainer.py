@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
-from sb2bench import zoo
-from sb2bench.prompts import read_prompts
+from sb2bench.models import zoo
+from sb2bench.data.prompts import read_prompts
 from sb2bench.train import checkpoint, distributed, lora, warmup
 from sb2bench.train.clip_guidance import ClipScorer, load_decoder
 from sb2bench.train.config import TrainConfig

@@ -8,7 +8,7 @@ and every run of that key starts from the saved state (``lora_warmup_from``) ins
 
 What a warm-up changes, and so what the folder holds: the LoRA teacher's trainable weights, its
 optimiser and LR-schedule states, the run's random generator ``gen`` and the non-finite skip count.
-It never draws from torch's global generator (tests/test_train_warmup.py checks it), so a run keeps
+It never draws from torch's global generator (tests/train/test_train_warmup.py checks it), so a run keeps
 its own global stream either way. This module imports torch only inside the functions that need it:
 the Snakefile computes keys at parse time.
 """
@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sb2bench.hashing import sha256_json
+from sb2bench._infra.hashing import sha256_json
 from sb2bench.train.config import NON_SEMANTIC, TrainConfig
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ TENSORS = "lora_teacher"
 # Keys that cannot influence the warm-up: read only by the student turn, by models loaded after the
 # teacher's LoRA init (which never touch the warm-up's draws), or by logging and storage. Decided by
 # reading trainer.build_parts, step.lora_warmup_step / lora_turn and trainer.run; every key is checked by
-# tests/test_train_warmup.py (changing it leaves the saved state bit-identical). Deliberately *kept* in the
+# tests/train/test_train_warmup.py (changing it leaves the saved state bit-identical). Deliberately *kept* in the
 # key although some look harmless: ``threads`` (1 -> 2 CPU threads changes the warm-up's bits: reduction
 # order), ``text_embedding_cache_max_prompts`` (per-batch encoding instead of the cached tensor),
 # ``gradient_checkpointing`` (recomputed activations), ``scheme`` and ``student_lora_*`` (the LoRA
@@ -82,8 +82,8 @@ def check_processes(cfg: TrainConfig, processes: int) -> None:
 
 def _identities(cfg: TrainConfig) -> dict[str, Any]:
     """Content identities of what the key only names by path or spec: the models and the prompt file."""
-    from sb2bench import zoo
-    from sb2bench.hashing import sha256_file
+    from sb2bench.models import zoo
+    from sb2bench._infra.hashing import sha256_file
 
     return {"teacher": zoo.describe(cfg.teacher), "student_init": zoo.describe(cfg.student_init),
             "prompts": {"path": cfg.prompts, "sha256": sha256_file(cfg.prompts)}}
@@ -98,7 +98,7 @@ def _same_identity(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 def save(p: Parts, out: str | Path, seconds: float) -> Path:
     """Write the warm-up state of ``p`` to ``out`` atomically (a killed job leaves no finished-looking folder)."""
-    from sb2bench.provenance import record
+    from sb2bench._infra.provenance import record
     from sb2bench.train import checkpoint, lora
 
     acc = p.accelerator

@@ -1,0 +1,4 @@
+"""Sampling images from any system (rules/sample.smk).
+
+Modules: generate (multi-step sampling with CFG, or one step at t = 999, for any system).
+"""
