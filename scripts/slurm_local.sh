@@ -179,6 +179,8 @@ run_dag() {  # run_dag DIR LOG SECONDS_FILE COMMAND...: runs it, writes its wall
 }
 LOCAL=$STATE/work/local SL=$STATE/work/slurm
 copy_checkout "$LOCAL"; copy_checkout "$SL"
+# the checkout these copies hold (the summary names it; the checkout may move on while the runs last)
+COMMIT=$(cd "$REPO" && git rev-parse --short HEAD)$(cd "$REPO" && git diff --quiet HEAD -- . ':!reports/bench/slurm_local.md' || echo "+uncommitted")
 
 # The local reference run goes beside the SLURM one (in its own process group, stopped on exit): the two share
 # the machine's cores, which lengthens both wall times but not what they compute.
@@ -233,7 +235,6 @@ print(", ".join(f"{d} {version(d)}" for d in ("snakemake", "snakemake-executor-p
                                               "snakemake-executor-plugin-slurm-jobstep")))
 EOF
 )
-COMMIT=$(cd "$REPO" && git rev-parse --short HEAD)$(cd "$REPO" && git diff --quiet HEAD -- . ':!reports/bench/slurm_local.md' || echo "+uncommitted")
 mkdir -p "$(dirname "$OUT_MD")"
 TMP=$(mktemp "$OUT_MD.XXXXXX")
 {
