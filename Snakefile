@@ -25,6 +25,9 @@ include: "rules/figures.smk"
 include: "rules/report.smk"
 
 
+check_rule_resources()
+
+
 rule all:
     default_target: True
     input:

@@ -18,6 +18,7 @@ from sb2bench.data.prompt_sources import cli_args, configured_builds, expand_fil
 from sb2bench.evaluate.protocol import HPS_STYLES, protocol_block  # noqa: E402
 from sb2bench.plan.paths import (  # noqa: E402
     reg_pairs_dir, results_dir, student_dir, toy_cache_dir, toy_hub_dir, warmup_dir)
+from sb2bench.plan.errors import ConfigError  # noqa: E402
 from sb2bench.plan.runs import (  # noqa: E402
     lora_warmups, resolve_run, run_system, seed_groups, train_prompts, uses_shared_reg_pairs)
 from sb2bench.train.warmup import warmup_job_config  # noqa: E402
@@ -33,7 +34,10 @@ prepare_config(config)  # seed replicas expanded, semantic checks and models che
 if config["check_weights"]:
     check_weights(config, results_dir(config['world']), warn_only=workflow.output_settings.dryrun)
 
-set_warm_for_jobs(config["resources"]["warm_interpreter"])  # jobs' sb2bench commands fork a warm interpreter
+# Jobs' sb2bench commands fork a warm interpreter, except inside a SLURM job (the executor plugin parses this file
+# again in every job): there the server's key would hold SLURM_JOB_ID & co., so each job would start a server of
+# its own, pay the same imports and leave it running in the allocation (docs/slurm.md).
+set_warm_for_jobs(config["resources"]["warm_interpreter"] and "SLURM_JOB_ID" not in os.environ)
 
 WORLD = config["world"]
 RESULTS = results_dir(WORLD)
@@ -74,6 +78,8 @@ GPUS_PER_TRAIN_JOB = config["resources"]["gpus_per_train_job"]
 if GPUS_PER_TRAIN_JOB is None:
     GPUS_PER_TRAIN_JOB = GPUS_PER_JOB
 TIMING = config["timing"]
+GPU_MODEL = config["resources"]["gpu_model"]
+RULE_RESOURCES = config["resources"]["rules"]
 REG_PAIRS = config["training"]["reg_pairs"]
 
 
@@ -277,6 +283,49 @@ def reg_pairs_prompts():
     return REG_PAIRS["prompts"] or train_prompts(config, RESULTS)
 
 
+# What a heavy rule's jobs ask of a cluster (docs/slurm.md). A local run only counts `gpu`; the SLURM executor turns
+# them into sbatch flags. Real world: SD 2.1-base at 512 px on COCO-30K shards, SBv2's training on A100s; the toy
+# world asks for no more than the profile's default-resources. Config resources.rules.<rule> overrides key by key.
+REAL_WORLD_RESOURCES = {
+    "sample_shard": {"cpus_per_gpu": 4, "runtime": 360, "mem_mb": 32000},
+    "hps_sample": {"cpus_per_gpu": 4, "runtime": 240, "mem_mb": 32000},
+    "train_run": {"cpus_per_gpu": 8, "runtime": 2880, "mem_mb": 64000},  # 48 h; a rerun resumes from a checkpoint
+    "lora_warmup": {"cpus_per_gpu": 8, "runtime": 240, "mem_mb": 64000},
+    "reg_pairs": {"cpus_per_gpu": 8, "runtime": 720, "mem_mb": 32000},  # SBv2: 200K prompts x 25 steps
+    "evaluate_system": {"cpus_per_gpu": 8, "runtime": 240, "mem_mb": 64000},
+    "hps_score": {"cpus_per_gpu": 4, "runtime": 120, "mem_mb": 32000},
+    "merge_students": {"cpus_per_gpu": 4, "runtime": 60, "mem_mb": 32000},
+    "timing_system": {"cpus_per_gpu": 4, "runtime": 120, "mem_mb": 32000},
+    "coco_reference": {"runtime": 240, "mem_mb": 16000},  # CPUs: its threads (evaluation.coco.resize_threads)
+}
+RESOURCE_RULES = set()  # rules whose resources job_resources() makes (check_rule_resources)
+
+
+def job_resources(rule, gpus=0):
+    """A rule's `resources:`: `gpu` (the config's count), and for GPU jobs the GRES type (resources.gpu_model);
+    in the real world the table above; resources.rules.<rule> last. A job without a GPU keeps neither the GRES
+    type nor `cpus_per_gpu`, so what it asks for reads true: its threads become --cpus-per-task."""
+    RESOURCE_RULES.add(rule)
+    res = {"gpu": gpus}
+    if gpus and GPU_MODEL:
+        res["gpu_model"] = GPU_MODEL
+    res.update(REAL_WORLD_RESOURCES.get(rule, {}) if WORLD == "real" else {})
+    res.update(RULE_RESOURCES.get(rule, {}))
+    if not res["gpu"]:
+        res.pop("cpus_per_gpu", None)
+        res.pop("gpu_model", None)
+    return res
+
+
+def check_rule_resources():
+    """Called at the end of the Snakefile: a resources.rules entry must name a rule that reads it."""
+    unknown = sorted(set(RULE_RESOURCES) - RESOURCE_RULES)
+    if unknown:
+        raise ConfigError(f"config resources.rules: {', '.join(unknown)} is not a rule that takes its resources from "
+                          f"the config (those are {', '.join(sorted(RESOURCE_RULES))}); for another rule use "
+                          f"--set-resources RULE:KEY=VALUE on the command line")
+
+
 def run_threads(wildcards):
     return resolve_run(config, RUNS[wildcards.run], RESULTS).get("threads") or 1
 
@@ -466,8 +515,14 @@ def timing_systems_json():
 
 
 def timing_threads():
-    """Toy world (CPU clock): the job takes every local core so nothing runs beside it; real world: the config's."""
-    return workflow.cores if WORLD == "toy" and isinstance(workflow.cores, int) else TIMING["threads"]
+    """Cores a timing job reserves: timing.job_threads, else in the toy world (a CPU clock) every core of this
+    machine, which a local run caps at --cores, so nothing runs beside it; else timing.threads. Never
+    workflow.cores: a cluster executor leaves it unset and Snakemake then refuses to parse the workflow."""
+    if TIMING["job_threads"]:
+        return TIMING["job_threads"]
+    if WORLD != "toy":
+        return TIMING["threads"]
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def final_outputs():

@@ -110,6 +110,8 @@ else:
             size=PROTOCOL["resize"]["size"] if PROTOCOL["resize"] else 256,
             expected=COCO["n_reference"] or "",
         threads: COCO["resize_threads"]
+        resources:
+            **job_resources("coco_reference"),
         conda:
             CONDA_ENV
         log:

@@ -20,7 +20,7 @@ rule evaluate_system:
         bootstrap=json.dumps(config["evaluation"]["bootstrap"]),
         attributes=lambda wildcards, input: f"--attributes {input.attributes}" if input.attributes else "",
     resources:
-        gpu=GPUS_PER_JOB,
+        **job_resources("evaluate_system", GPUS_PER_JOB),
     conda:
         CONDA_ENV
     log:
@@ -89,7 +89,7 @@ rule hps_sample:
         runtime=f"--device {config['teacher_sampling']['device']} --dtype {config['teacher_sampling']['dtype']}",
     threads: config["teacher_sampling"]["threads"]
     resources:
-        gpu=GPUS_PER_JOB,
+        **job_resources("hps_sample", GPUS_PER_JOB),
     conda:
         CONDA_ENV
     log:
@@ -116,7 +116,7 @@ rule hps_score:
         model=config["models"]["hps"],
         checkpoint=f"--checkpoint {HPS['checkpoint']}" if HPS["checkpoint"] else "",
     resources:
-        gpu=GPUS_PER_JOB,
+        **job_resources("hps_score", GPUS_PER_JOB),
     conda:
         CONDA_ENV
     log:

@@ -11,7 +11,7 @@ rule merge_students:
         a=lambda wildcards: merge_specs(wildcards)["a"],
         b=lambda wildcards: merge_specs(wildcards)["b"],
     resources:
-        gpu=GPUS_PER_JOB,
+        **job_resources("merge_students", GPUS_PER_JOB),
     conda:
         CONDA_ENV
     log:

@@ -15,7 +15,7 @@ rule sample_shard:
         runtime=f"--device {config['teacher_sampling']['device']} --dtype {config['teacher_sampling']['dtype']}",
     threads: config["teacher_sampling"]["threads"]
     resources:
-        gpu=GPUS_PER_JOB,
+        **job_resources("sample_shard", GPUS_PER_JOB),
     conda:
         CONDA_ENV
     log:

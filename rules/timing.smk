@@ -16,7 +16,7 @@ rule timing_system:
         ),
     threads: timing_threads()
     resources:
-        gpu=GPUS_PER_JOB,
+        **job_resources("timing_system", GPUS_PER_JOB),
     conda:
         CONDA_ENV
     log:

@@ -14,7 +14,7 @@ rule lora_warmup:
         config=warmup_json,
     threads: warmup_threads
     resources:
-        gpu=GPUS_PER_TRAIN_JOB,
+        **job_resources("lora_warmup", GPUS_PER_TRAIN_JOB),
     conda:
         CONDA_ENV
     log:
@@ -37,7 +37,7 @@ rule train_run:
         launch=lambda wildcards, resources: launch_shell(resources.gpu),
     threads: run_threads
     resources:
-        gpu=GPUS_PER_TRAIN_JOB,
+        **job_resources("train_run", GPUS_PER_TRAIN_JOB),
     conda:
         CONDA_ENV
     log:
@@ -69,7 +69,7 @@ rule reg_pairs:
         runtime=f"--device {config['teacher_sampling']['device']}",
     threads: REG_PAIRS["threads"]
     resources:
-        gpu=GPUS_PER_JOB,
+        **job_resources("reg_pairs", GPUS_PER_JOB),
     conda:
         CONDA_ENV
     log:
