@@ -1,7 +1,7 @@
 """Wall time of the default and smoke DAGs from a clean working directory.
 
 Writes reports/bench/dag_times.json and .md (machine, config, wall seconds per run), the figures
-behind the README targets (default DAG <= 45 min, smoke DAG <= 3 min on 2 CPU cores).
+behind the targets in docs/workflow.md (default DAG <= 45 min, smoke DAG <= 3 min on 2 CPU cores).
 
     python bench/time_dags.py [--configs default smoke] [--cores 2]
 """
