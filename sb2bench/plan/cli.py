@@ -1,4 +1,5 @@
-"""``sb2bench plan`` and ``sb2bench check-weights``: look before launching (cost.py, batch.py, weights.py)."""
+"""``sb2bench plan`` and ``sb2bench check-weights``: look before launching (cost.py, batch.py, weights.py);
+``config-doc`` and ``validate-config``: the config's key table and a config checked with defaults filled (config.py)."""
 from __future__ import annotations
 
 import argparse
@@ -62,7 +63,28 @@ def cmd_check_weights(a: argparse.Namespace, config: dict | None = None) -> None
     print(f"all {len(needs(config, results))} models of the config are here (checked offline)")
 
 
-def add_cli(sub) -> None:
+def cmd_config_doc(a: argparse.Namespace) -> None:
+    from sb2bench.plan.config import schema_table
+
+    print(schema_table())
+
+
+def cmd_validate_config(a: argparse.Namespace) -> None:
+    import yaml
+
+    from sb2bench.plan.config import load_config
+
+    print(yaml.safe_dump(load_config(*a.configs), sort_keys=False))
+
+
+def add_cli(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("config-doc", help="print the table of every config key (from the schema)")
+    s.set_defaults(func=cmd_config_doc)
+
+    s = sub.add_parser("validate-config", help="validate config files and print them with defaults filled")
+    s.add_argument("configs", nargs="+")
+    s.set_defaults(func=cmd_validate_config)
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--configfile", nargs="+", default=[], help="config files, merged over config/default.yaml "
                         "as snakemake --configfile merges them")

@@ -1,1 +1,1 @@
-"""Reports: tables and figures written from result files, never typed in."""
+"""Reports: tables and figures written from result files, never typed in; cli: the ``report-*`` subcommands."""

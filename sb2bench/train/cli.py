@@ -10,6 +10,7 @@ import json
 import os
 from pathlib import Path
 
+from sb2bench._infra.cli_args import add_runtime_args
 from sb2bench.train.config import TrainConfig  # torch-free
 
 
@@ -64,7 +65,7 @@ def cmd_reg_pairs(a: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
-def add_cli(subparsers) -> argparse.ArgumentParser:
+def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register the ``train`` and ``train-reg-pairs`` subcommands on an ``argparse`` subparsers object."""
     r = subparsers.add_parser("train-reg-pairs", help="teacher ODE pairs for the image regulariser (SBv2 Ours*, DMD)")
     r.add_argument("--teacher", required=True, help="zoo spec of the teacher pipeline")
@@ -74,10 +75,9 @@ def add_cli(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--steps", type=int, default=25, help="DDIM steps of the teacher")
     r.add_argument("--cfg", type=float, default=4.5, help="teacher CFG scale (SBv2's teacher setting)")
     r.add_argument("--seed", type=int, default=0, help="noise of pair i comes from (seed, i)")
-    r.add_argument("--batch-size", type=int, default=16)
+    add_runtime_args(r, batch_size=16)
     r.add_argument("--shard-size", type=int, default=1024, help="pairs per shard file (the unit of resumption)")
-    r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    r.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    add_runtime_args(r, device="auto", dtype="float32")
     r.set_defaults(func=cmd_reg_pairs)
     s = subparsers.add_parser("train", help="VSD-train a one-step student (SwiftBrush v2)")
     s.add_argument("--config", required=True, help="run config: a JSON file or inline JSON (keys: sb2bench.train.TrainConfig)")
