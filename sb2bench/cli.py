@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+
 def build_parser() -> argparse.ArgumentParser:
     """Each stage package registers its own subcommands (``<stage>/cli.py: add_cli(sub)``), in the order the
     stages run; those modules import only argparse-level code, so the parser builds fast."""
