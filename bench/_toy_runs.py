@@ -8,7 +8,7 @@ from pathlib import Path
 import sb2bench  # noqa: F401  (torchvision shim)
 
 from sb2bench.models import zoo
-from sb2bench._infra.atomic import write_json
+from sb2bench._infra.atomic import atomic_file, write_json
 from sb2bench.plan.config import load_config
 from sb2bench.evaluate.score import evaluate
 from sb2bench.evaluate.metrics.attributes import attribute_accuracy
@@ -93,3 +93,13 @@ def checkpoint_unet(cfg: dict, ckpt: Path, folder: Path) -> Path:
         unet = lora.fused_copy(unet, lora.STUDENT_ADAPTER)
     unet.save_pretrained(str(folder))
     return folder
+
+
+def write_md_with_notes(report: Path, lines: list[str]) -> None:
+    """Write ``report``.md from ``lines``, then the hand-written ``report``.notes.md (what a run showed) after it,
+    so that rerunning a bench refreshes its figures without losing the reading of them."""
+    notes = report.with_suffix(".notes.md")
+    with atomic_file(report.with_suffix(".md")) as f:
+        f.write("\n".join(lines) + "\n")
+        if notes.exists():
+            f.write("\n" + notes.read_text())

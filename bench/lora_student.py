@@ -21,7 +21,7 @@ from pathlib import Path
 import _toy_runs as toy
 import torch
 
-from sb2bench._infra.atomic import atomic_file, write_json
+from sb2bench._infra.atomic import write_json
 from sb2bench._infra.provenance import record
 from sb2bench.sample.generate import SystemSpec
 from sb2bench.train import run
@@ -111,11 +111,7 @@ def _write_md(results: dict) -> None:
         lines.append(f"| {name} | {lr} | {r.get('steps', 0)} | {r.get('train_seconds', 0):.0f} | {m['fid']:.2f} | "
                      f"{m['precision']:.3f} | {m['recall']:.3f} | {m['clip_score']:.4f} | "
                      f"{m['attribute_accuracy']:.3f} | {delta} |")
-    notes = REPORT.with_suffix(".notes.md")
-    with atomic_file(REPORT.with_suffix(".md")) as f:
-        f.write("\n".join(lines) + "\n")
-        if notes.exists():
-            f.write("\n" + notes.read_text())
+    toy.write_md_with_notes(REPORT, lines)
 
 
 if __name__ == "__main__":

@@ -23,11 +23,12 @@ import sys
 import time
 from pathlib import Path
 
+import _toy_runs as toy
 import sb2bench  # noqa: F401  (torchvision shim)
 import torch
 import yaml
 
-from sb2bench._infra.atomic import atomic_file, write_json
+from sb2bench._infra.atomic import write_json
 from sb2bench.data.prompts import write_prompts
 from sb2bench._infra.provenance import record
 from sb2bench.toyworld.prompt_sets import training_prompts
@@ -149,11 +150,7 @@ def _write_md(out: dict, defaults: dict) -> None:
                      f"{w.get('clip_clamped', float('nan')):.3g} | {w.get('hps', float('nan')):.3g} |")
     lines += ["", "CLIP active: share of samples whose toy-CLIP cosine is below `clip_tau` (the clamp passes "
               f"their gradient; clip_tau = {defaults.get('clip_tau')}).", ""]
-    notes = REPORT.with_suffix(".notes.md")
-    with atomic_file(REPORT.with_suffix(".md")) as f:
-        f.write("\n".join(lines) + "\n")
-        if notes.exists():
-            f.write("\n" + notes.read_text())
+    toy.write_md_with_notes(REPORT, lines)
 
 
 if __name__ == "__main__":
