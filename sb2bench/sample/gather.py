@@ -2,7 +2,7 @@
 
 Kept apart from generate.py, which imports torch and diffusers, so the gather job of every sampled
 system starts in well under a second: this module and what it imports use the standard library only
-(tests/sample/test_gather_imports.py holds it to that).
+(tests/sample/test_gather.py holds it to that).
 """
 from __future__ import annotations
 
