@@ -8,10 +8,9 @@ from pathlib import Path
 import sb2bench  # noqa: F401  (torchvision shim)
 
 from sb2bench.models import zoo
-from sb2bench._infra.atomic import atomic_file, write_json
+from sb2bench._infra.atomic import atomic_file
 from sb2bench.plan.config import load_config
 from sb2bench.evaluate.score import evaluate
-from sb2bench.evaluate.metrics.attributes import attribute_accuracy
 from sb2bench.data.prompts import read_prompts, write_prompts
 from sb2bench.plan.runs import resolve_run
 from sb2bench.sample.generate import SystemSpec, generate_shard
@@ -55,11 +54,8 @@ def score(spec: SystemSpec, work: Path, tag: str) -> dict:
     images = out / "images"
     if not (images / "shard.json").exists():
         generate_shard(spec, read_prompts(es / "prompts.jsonl"), images, batch_size=100, threads=1)
-    attrs = out / "attributes.json"
-    if not attrs.exists():
-        write_json(attrs, attribute_accuracy(images, es / "prompts.jsonl", "toy:classifier-toy"))
     res = evaluate(images, es / "reference", es / "prompts.jsonl", "toy", MODELS, work / "feature_cache",
-                   out / "metrics.json", attrs)
+                   out / "metrics.json", "toy:classifier-toy")  # attributes.json lands beside metrics.json
     return res["metrics"]
 
 

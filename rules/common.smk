@@ -17,12 +17,12 @@ from sb2bench.plan.config import prepare_config  # noqa: E402
 from sb2bench.data.prompt_sources import cli_args, configured_builds, expand_files  # noqa: E402
 from sb2bench.evaluate.protocol import HPS_STYLES, protocol_block  # noqa: E402
 from sb2bench.plan.paths import (  # noqa: E402
-    reg_pairs_dir, results_dir, student_dir, toy_cache_dir, toy_hub_dir, warmup_dir)
+    lam_name, merge_sweep_dir, reg_pairs_dir, results_dir, student_dir, toy_cache_dir, toy_hub_dir, warmup_dir)
 from sb2bench.plan.errors import ConfigError  # noqa: E402
 from sb2bench.plan.runs import (  # noqa: E402
     lora_warmups, resolve_run, run_system, seed_groups, train_prompts, uses_shared_reg_pairs)
 from sb2bench.train.warmup import warmup_job_config  # noqa: E402
-from sb2bench.plan.merges import input_spec, lam_name, merge_out, merge_system_name, merge_systems  # noqa: E402
+from sb2bench.plan.merges import input_spec, merge_system_name, merge_system_sweeps, merge_systems  # noqa: E402
 from sb2bench.plan.pairing import full_set_systems, scored_prompts  # noqa: E402
 from sb2bench.plan.batch import plan_batches, train_gpus  # noqa: E402
 from sb2bench.plan.weights import check_weights  # noqa: E402
@@ -64,6 +64,7 @@ SYSTEMS = {s["name"]: s for s in config["teacher_sampling"]["systems"]}
 SYSTEMS.update({name: run_system(config, r, RESULTS) for name, r in RUNS.items() if r["evaluate"]})
 MERGES = {m["name"]: m for m in config["merges"]}
 MERGE_SYSTEMS = merge_systems(config, RESULTS)
+MERGE_SWEEPS = merge_system_sweeps(config, RESULTS)  # merged system -> the sweep folder its merge job writes
 SYSTEMS.update(MERGE_SYSTEMS)
 REFERENCE = "reference"  # pseudo-system: the evaluation set's reference renders
 PROTOCOL = protocol_block(config["evaluation"]["protocol"])
@@ -109,7 +110,6 @@ wildcard_constraints:
     run="|".join(map(re.escape, RUNS)) or "no-runs",
     key="|".join(WARMUPS) or "no-warmups",
     merge="|".join(map(re.escape, MERGES)) or "no-merges",
-    lam=r"[0-9.]+",
     table="|".join(TABLES) or "no-tables",
     size=r"\d+",
     style="|".join(HPS_STYLES),
@@ -194,8 +194,9 @@ def eval_images(wildcards):
     return folder + str(PROTOCOL["resize"]["size"]) if PROTOCOL["resize"] else folder
 
 
-def eval_attributes(wildcards):
-    return f"{RESULTS}/metrics/{wildcards.system}/attributes.json" if WORLD == "toy" else []
+def eval_attribute_outputs():
+    """The evaluation job's attribute-accuracy record: toy world only (the real world has no classifier)."""
+    return {"attributes": f"{RESULTS}/metrics/{{system}}/attributes.json"} if WORLD == "toy" else {}
 
 
 def system_spec(name):
@@ -210,11 +211,13 @@ def system_json(wildcards):
 
 
 def system_inputs(wildcards):
-    """A trained or merged student's folder (nothing for published models)."""
+    """A trained student's folder, or the sweep folder holding a merged system's UNet (Snakemake cannot wait for
+    a path inside another job's directory output; the spec still names the lambda-<λ> folder inside it);
+    nothing for published models."""
     if wildcards.system in RUNS:
         return [student_dir(RESULTS, wildcards.system)]
-    if wildcards.system in MERGE_SYSTEMS:
-        return [MERGE_SYSTEMS[wildcards.system]["unet"]]
+    if wildcards.system in MERGE_SWEEPS:
+        return [MERGE_SWEEPS[wildcards.system]]
     return []
 
 
@@ -350,6 +353,15 @@ def n_prompts():
         return sum(1 for line in f if line.strip())
 
 
+def reference_scored():
+    """The reference renders' attribute accuracy is a row of the toy teacher report (rule reference_attributes)."""
+    return WORLD == "toy" and config["teacher_sampling"]["prompts"] == "toy_eval"
+
+
+def reference_accuracy_inputs():
+    return [f"{RESULTS}/metrics/{REFERENCE}/attributes.json"] if reference_scored() else []
+
+
 def report_systems_json():
     rows = []
     for name in SYSTEMS:
@@ -357,7 +369,7 @@ def report_systems_json():
                      "images": f"{RESULTS}/samples/{name}/images",
                      "accuracy": f"{RESULTS}/metrics/{name}/attributes.json",
                      "spec": system_spec(name)})
-    if config["teacher_sampling"]["prompts"] == "toy_eval":
+    if reference_scored():
         rows.append({"name": "reference", "label": "reference renders (ceiling)",
                      "images": f"{RESULTS}/data/eval/reference",
                      "accuracy": f"{RESULTS}/metrics/{REFERENCE}/attributes.json", "spec": {"kind": "reference"}})
@@ -365,10 +377,8 @@ def report_systems_json():
 
 
 def report_accuracy_inputs():
-    files = [f"{RESULTS}/metrics/{name}/attributes.json" for name in SYSTEMS]
-    if config["teacher_sampling"]["prompts"] == "toy_eval":
-        files.append(f"{RESULTS}/metrics/{REFERENCE}/attributes.json")
-    return files
+    """Each system's attributes.json (written by its evaluation job) and the reference renders' one."""
+    return [f"{RESULTS}/metrics/{name}/attributes.json" for name in SYSTEMS] + reference_accuracy_inputs()
 
 
 def eval_models_json():
@@ -483,14 +493,14 @@ def benchmark_files():
     files = [f"{BENCH}/train/{run}.tsv" for run in RUNS]
     files += [f"{BENCH}/train/warmups/{key}.tsv" for key in WARMUPS]
     files += [f"{BENCH}/train/reg_pairs.tsv"] if any(uses_shared_reg_pairs(config, r) for r in RUNS.values()) else []
-    files += [f"{BENCH}/merge/{m}/lambda-{lam_name(lam)}.tsv" for m in MERGES for lam in MERGES[m]["lambdas"]]
+    files += [f"{BENCH}/merge/{m}.tsv" for m in MERGES]
     for name in SYSTEMS:
         files += [f"{BENCH}/sample/{name}/{os.path.basename(d)}.tsv" for d in shard_dirs(SimpleNamespace(system=name))]
         files.append(f"{BENCH}/metrics/{name}/evaluate.tsv")
-        files += [f"{BENCH}/metrics/{name}/attributes.tsv"] if WORLD == "toy" else []
         files += [f"{BENCH}/hps/{name}.tsv", f"{BENCH}/metrics/{name}/hps.tsv"] if name in HPS_SYSTEMS else []
     files += [f"{BENCH}/hub/{folder}.tsv" for folder in HUB_FOLDERS.values()] if retrain_hub() else []
     files += [f"{BENCH}/data/coco_reference.tsv"] if config["teacher_sampling"]["prompts"] == "coco" else []
+    files += [f"{BENCH}/metrics/{REFERENCE}/attributes.tsv"] if reference_scored() else []
     return files
 
 
@@ -553,13 +563,6 @@ def hub_component_params(wildcards):
 def hub_component_dependencies(wildcards):
     name = hub_component(wildcards)
     return [f"{TOY_HUB}/{HUB_FOLDERS[d]}" for d in HUB_DEPENDS.get(name, [])]
-
-
-def attribute_images(wildcards):
-    """Images whose attribute accuracy is scored: a system's samples, or the reference renders."""
-    if wildcards.system == REFERENCE:
-        return f"{RESULTS}/data/eval/reference"
-    return f"{RESULTS}/samples/{wildcards.system}/images"
 
 
 def classifier_spec():

@@ -1,4 +1,5 @@
-# Scoring of every sampled system under the configured protocol (toy world: against the reference renders).
+# Scoring of every sampled system under the configured protocol (toy world: against the reference renders,
+# attribute accuracy included: the same job reads the images once more with the toy classifier).
 
 
 rule evaluate_system:
@@ -6,11 +7,11 @@ rule evaluate_system:
         images=eval_images,
         reference=f"{RESULTS}/data/eval/reference",
         prompts=wildcard_prompts,
-        attributes=eval_attributes,
-        hub=hub_inputs("feature_net", "clip"),
+        hub=hub_inputs("feature_net", "clip", "classifier"),
     output:
         metrics=f"{RESULTS}/metrics/{{system}}/metrics.json",
         per_image=f"{RESULTS}/metrics/{{system}}/per_image.npz",  # what paired claims resample
+        **eval_attribute_outputs(),  # toy world: attributes.json, what the teacher report reads
     params:
         env=hub_env(),
         protocol=config["evaluation"]["protocol"],
@@ -18,7 +19,7 @@ rule evaluate_system:
         cache=f"{RESULTS}/cache/features",
         device=config["evaluation"]["device"],
         bootstrap=json.dumps(config["evaluation"]["bootstrap"]),
-        attributes=lambda wildcards, input: f"--attributes {input.attributes}" if input.attributes else "",
+        classifier=f"--classifier {classifier_spec()}" if WORLD == "toy" else "",
     resources:
         **job_resources("evaluate_system", GPUS_PER_JOB),
     conda:
@@ -30,8 +31,29 @@ rule evaluate_system:
     shell:
         "{params.env}sb2bench gpu-run --gpus {resources.gpu} -- sb2bench evaluate --images {input.images} --reference {input.reference} "
         "--prompts {input.prompts} --protocol {params.protocol} --models {params.models:q} "
-        "{params.attributes} --cache {params.cache} --device {params.device} --bootstrap {params.bootstrap:q} "
+        "{params.classifier} --cache {params.cache} --device {params.device} --bootstrap {params.bootstrap:q} "
         "--out {output.metrics} > {log} 2>&1"
+
+
+rule reference_attributes:
+    input:
+        images=f"{RESULTS}/data/eval/reference",
+        prompts=prompts_file(),
+        hub=hub_inputs("classifier"),
+    output:
+        f"{RESULTS}/metrics/{REFERENCE}/attributes.json",
+    params:
+        env=hub_env(),
+        classifier=classifier_spec(),
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/metrics/{REFERENCE}/attributes.log",
+    benchmark:
+        f"{BENCH}/metrics/{REFERENCE}/attributes.tsv"
+    shell:
+        "{params.env}sb2bench attributes --images {input.images} --prompts {input.prompts} "
+        "--classifier {params.classifier} --out {output} > {log} 2>&1"
 
 
 rule eval_report:

@@ -1,25 +1,29 @@
 # Merge sweeps: theta = lambda A + (1 - lambda) B on each configured lambda grid (LoRA students fused first).
+# One job per sweep: A and B load once and every lambda of the grid is written into the sweep folder, which is
+# the job's output (a merged system's UNet is a lambda-<λ> folder inside it: system_inputs).
 
 
 rule merge_students:
     input:
         merge_inputs,
     output:
-        directory(f"{RESULTS}/merges/{{merge}}/lambda-{{lam}}"),
+        directory(merge_sweep_dir(RESULTS, "{merge}")),
     params:
         env=hub_env(),
         a=lambda wildcards: merge_specs(wildcards)["a"],
         b=lambda wildcards: merge_specs(wildcards)["b"],
+        lambdas=lambda wildcards: " ".join(lam_name(lam) for lam in MERGES[wildcards.merge]["lambdas"]),
     resources:
         **job_resources("merge_students", GPUS_PER_JOB),
     conda:
         CONDA_ENV
     log:
-        f"{LOGS}/merge/{{merge}}/lambda-{{lam}}.log",
+        f"{LOGS}/merge/{{merge}}.log",
     benchmark:
-        f"{BENCH}/merge/{{merge}}/lambda-{{lam}}.tsv"
+        f"{BENCH}/merge/{{merge}}.tsv"
     shell:
-        "{params.env}sb2bench gpu-run --gpus {resources.gpu} -- sb2bench merge --a {params.a} --b {params.b} --lam {wildcards.lam} --out {output} > {log} 2>&1"
+        "{params.env}sb2bench gpu-run --gpus {resources.gpu} -- sb2bench merge --a {params.a} --b {params.b} "
+        "--lam {params.lambdas} --out-sweep {output} > {log} 2>&1"
 
 
 rule merge_sweep_report:

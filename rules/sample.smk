@@ -42,23 +42,3 @@ rule gather_samples:
     shell:
         "sb2bench gather --shards {input} --out {output} --expected {params.expected} > {log} 2>&1"
 
-
-rule attribute_accuracy:
-    input:
-        images=attribute_images,
-        prompts=wildcard_prompts,
-        hub=hub_inputs("classifier"),
-    output:
-        f"{RESULTS}/metrics/{{system}}/attributes.json",
-    params:
-        env=hub_env(),
-        classifier=classifier_spec(),
-    conda:
-        CONDA_ENV
-    log:
-        f"{LOGS}/metrics/{{system}}/attributes.log",
-    benchmark:
-        f"{BENCH}/metrics/{{system}}/attributes.tsv"
-    shell:
-        "{params.env}sb2bench attributes --images {input.images} --prompts {input.prompts} "
-        "--classifier {params.classifier} --out {output} > {log} 2>&1"

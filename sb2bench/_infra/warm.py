@@ -45,7 +45,7 @@ COLD_COMMANDS = {"gpu-run"}  # exec another command: nothing to gain, and the ex
 PER_JOB_ENV = {"CUDA_VISIBLE_DEVICES", "PWD", "OLDPWD", "SHLVL", "_", ENV_IDLE}
 PRELOAD = ("torch", "numpy", "pandas", "safetensors.torch", "diffusers", "transformers", "peft", "open_clip",
            "sb2bench.sample.generate", "sb2bench.evaluate.score", "sb2bench.merge.interpolate", "sb2bench.train.trainer",
-           "sb2bench.report.cli", "sb2bench.toyworld.hub")
+           "sb2bench.report.claims", "sb2bench.report.result_tables", "matplotlib.pyplot", "sb2bench.toyworld.hub")
 _HEADER = struct.Struct("!Q")
 _STARTED = b"S"  # the server's first byte: a worker runs the command (before it, a failure is safe to retry)
 

@@ -19,7 +19,7 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     from sb2bench.evaluate.score import evaluate
 
     evaluate(Path(a.images), Path(a.reference), Path(a.prompts), a.protocol, a.models, Path(a.cache), Path(a.out),
-             Path(a.attributes) if a.attributes else None, a.device, a.bootstrap)
+             a.classifier, a.device, a.bootstrap)
 
 
 def cmd_hps_prompts(a: argparse.Namespace) -> None:
@@ -52,7 +52,8 @@ def cmd_report_timing(a: argparse.Namespace) -> None:
 
 
 def add_cli(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser("attributes", help="toy attribute accuracy of an image folder")
+    s = sub.add_parser("attributes", help="toy attribute accuracy of an image folder (the reference renders; "
+                                          "`evaluate --classifier` scores a system's samples)")
     s.add_argument("--images", required=True)
     s.add_argument("--prompts", required=True)
     s.add_argument("--classifier", required=True)
@@ -65,7 +66,8 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--prompts", required=True)
     s.add_argument("--protocol", required=True)
     s.add_argument("--models", type=json_arg, required=True, help="feature_net and clip specs")
-    s.add_argument("--attributes", default=None, help="attribute-accuracy JSON of the same images (toy)")
+    s.add_argument("--classifier", default=None, help="toy attribute classifier spec: also scores attribute accuracy "
+                                                      "(attributes.json written beside --out)")
     s.add_argument("--cache", required=True, help="feature cache folder (content-keyed)")
     add_runtime_args(s, device="auto")
     s.add_argument("--bootstrap", type=json_arg, default=None, help='{"n_boot", "level", "seed", "method"} (n_boot 0: off); per_image.npz is written beside --out')

@@ -20,6 +20,7 @@ from sb2bench.models import zoo
 from sb2bench._infra.atomic import atomic_file, write_json
 from sb2bench._infra.device import resolve_device
 from sb2bench._infra.hashing import sha256_file, sha256_json, sha256_tree
+from sb2bench.evaluate.metrics.attributes import attribute_accuracy, attributes_path
 from sb2bench.evaluate.metrics.bootstrap import per_image_path, precision_recall_indicators
 from sb2bench.evaluate.metrics.clip_score import folder_clip_score
 from sb2bench.evaluate.metrics.features import load_feature_net
@@ -120,11 +121,13 @@ def write_per_image(path: Path, prompts: list[dict], ref_f: np.ndarray, gen_f: n
 
 
 def evaluate(images: Path, reference: Path, prompts_file: Path, protocol: str, models: dict,
-             cache_dir: Path, out: Path, attributes: Path | None = None, device: str = "cpu",
+             cache_dir: Path, out: Path, classifier: str | None = None, device: str = "cpu",
              bootstrap: dict | None = None) -> dict:
     """Score ``images`` (already protocol-resized in the real protocols) against ``reference``.
 
-    ``attributes``: the set's attribute-accuracy JSON (toy world), copied in rather than recomputed."""
+    ``classifier`` (toy world): the attribute classifier's spec; the same job then scores attribute accuracy
+    of ``images`` and writes its full record to ``attributes.json`` beside ``out`` (what the teacher report
+    reads), its joint accuracy into the metrics and its per-image values into ``per_image.npz``."""
     t0 = time.time()
     device = resolve_device(device, "evaluation.device")
     block = protocol_block(protocol)
@@ -134,6 +137,8 @@ def evaluate(images: Path, reference: Path, prompts_file: Path, protocol: str, m
     per_prompt_ref = block["resize"] is None
     ref_size = check_image_set(Path(reference), prompts if per_prompt_ref else None, size, superset=True)
     check_image_set(Path(images), prompts, ref_size)
+    # before the features: a prompt set without toy attributes is refused up front
+    acc = attribute_accuracy(Path(images), Path(prompts_file), classifier) if classifier else None
     ref_sha, gen_sha = sha256_tree(reference), sha256_tree(images)
     described = {k: zoo.describe(v) for k, v in models.items() if v}  # hashes each network file once
     load_net = functools.cache(lambda: load_feature_net(models["feature_net"], device))
@@ -149,19 +154,17 @@ def evaluate(images: Path, reference: Path, prompts_file: Path, protocol: str, m
               "precision": float(indicators["precision"].mean()), "recall": float(indicators["recall"].mean()),
               "clip_score": clip["clip_score"]}
     per_image = {**indicators, "clip_score": np.asarray(clip["per_image"], dtype=np.float64)}
-    if attributes is not None:
-        acc = json.loads(Path(attributes).read_text())
-        if Path(acc["images"]).resolve() != Path(images).resolve():
-            raise ValueError(f"{attributes} scores {acc['images']}, not {images}")
+    if acc is not None:
         values["attribute_accuracy"] = acc["joint_accuracy"]
-        if "joint_per_image" in acc:
-            per_image["attribute_accuracy"] = np.asarray(acc["joint_per_image"], dtype=np.float64)
+        per_image["attribute_accuracy"] = np.asarray(acc["joint_per_image"], dtype=np.float64)
     ci = intervals(ref_f, gen_f, per_image, bootstrap or {}, device)
     manifest = Path(images) / "manifest.json"
     system = json.loads(manifest.read_text()) if manifest.exists() else None
     pairing = {"prompts_sha256": sha256_file(prompts_file), "n": len(prompts), "reference_sha256": ref_sha,
                "noise_seed": ((system or {}).get("system") or {}).get("seed"), "protocol": block["name"]}
     write_per_image(per_image_path(out), prompts, ref_f, gen_f, per_image, pairing)
+    if acc is not None:
+        write_json(attributes_path(out), acc)
     result = record(metrics=values, intervals=ci, n=len(prompts), protocol=block,
                     system=system, pairing=pairing,
                     images={"path": str(images), "sha256": gen_sha},

@@ -5,7 +5,8 @@ LoRA input is first fused into its base UNet (W + (alpha / rank)·B@A, ``sb2benc
 are zoo specs (hub id, local folder, ``toy:NAME``) of a full UNet, or local LoRA folders (layout in
 ``sb2bench.models.lora``). Architectures and λ are checked from the configs *before* any weights load.
 The result is a diffusers UNet folder (``save_pretrained``, safetensors) written atomically, with
-``merge.json`` recording the inputs' content hashes, λ and package versions.
+``merge.json`` recording the inputs' content hashes, λ and package versions; a sweep (``merge_sweep``) writes
+one such folder per λ of a grid from a single load of A and B, the whole grid in one atomic rename.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from sb2bench._infra.atomic import atomic_dir, write_json
 from sb2bench._infra.device import DTYPES
 from sb2bench._infra.hashing import sha256_file, sha256_tree
 from sb2bench._infra.provenance import record
+from sb2bench.plan.paths import sweep_lambda_dir
 
 
 class MergeError(ValueError):
@@ -113,25 +115,58 @@ def _input_record(spec: str, state: dict[str, torch.Tensor]) -> dict:
     return rec
 
 
-def merge_unets(spec_a: str, spec_b: str, lam: float, out: str | Path, dtype: str = "float32") -> Path:
-    """Write the UNet λ·A + (1−λ)·B to ``out`` (a diffusers UNet folder) with ``merge.json``; return ``out``."""
-    torch_dtype = DTYPES.get(dtype)
-    if torch_dtype is None:
-        raise MergeError(f"dtype {dtype!r} not in float32, float16, bfloat16")
-    check_compatible(spec_a, spec_b, lam)
-    lam = float(lam)
+def _load_inputs(spec_a: str, spec_b: str) -> tuple[torch.nn.Module, dict, dict, dict]:
+    """A's UNet (the module the merged weights are loaded into), both state dicts and their records:
+    each input is read, and a LoRA input fused, once whatever the number of λ."""
     unet = lora.load_fused_unet(spec_a)
     state_a = {k: v.detach().clone() for k, v in unet.state_dict().items()}
     state_b = {k: v.detach() for k, v in lora.load_fused_unet(spec_b).state_dict().items()}
-    records = {"a": _input_record(spec_a, state_a), "b": _input_record(spec_b, state_b)}
-    merged = interpolate(state_a, state_b, lam, names=(spec_a, spec_b))
-    del state_b
+    return unet, state_a, state_b, {"a": _input_record(spec_a, state_a), "b": _input_record(spec_b, state_b)}
+
+
+def _save_merged(unet: torch.nn.Module, state_a: dict, state_b: dict, lam: float, names: tuple[str, str],
+                 records: dict, dtype: str, folder: Path) -> None:
+    """Write λ·A + (1−λ)·B into ``folder`` (save_pretrained and merge.json); ``unet`` is reused."""
+    merged = interpolate(state_a, state_b, lam, names=names)
     unet.load_state_dict(merged, strict=True)
-    unet.to(torch_dtype)
+    del merged
+    unet.to(DTYPES[dtype])
+    unet.save_pretrained(folder, safe_serialization=True)
+    write_json(Path(folder) / "merge.json", record(
+        stage="merge", formula="theta = lambda * theta_A + (1 - lambda) * theta_B", **{"lambda": lam},
+        inputs=records, dtype=dtype, weights_sha256=state_sha256(unet.state_dict()),
+        lora_fusion="W + (alpha / rank) * B @ A, before interpolation"))
+
+
+def _check_dtype(dtype: str) -> None:
+    if dtype not in DTYPES:
+        raise MergeError(f"dtype {dtype!r} not in float32, float16, bfloat16")
+
+
+def merge_unets(spec_a: str, spec_b: str, lam: float, out: str | Path, dtype: str = "float32") -> Path:
+    """Write the UNet λ·A + (1−λ)·B to ``out`` (a diffusers UNet folder) with ``merge.json``; return ``out``."""
+    _check_dtype(dtype)
+    check_compatible(spec_a, spec_b, lam)
+    unet, state_a, state_b, records = _load_inputs(spec_a, spec_b)
     with atomic_dir(out) as tmp:
-        unet.save_pretrained(tmp, safe_serialization=True)
-        write_json(tmp / "merge.json", record(
-            stage="merge", formula="theta = lambda * theta_A + (1 - lambda) * theta_B", **{"lambda": lam},
-            inputs=records, dtype=dtype, weights_sha256=state_sha256(unet.state_dict()),
-            lora_fusion="W + (alpha / rank) * B @ A, before interpolation"))
+        _save_merged(unet, state_a, state_b, float(lam), (spec_a, spec_b), records, dtype, tmp)
+    return Path(out)
+
+
+def merge_sweep(spec_a: str, spec_b: str, lambdas: list[float], out: str | Path, dtype: str = "float32") -> Path:
+    """Write one merged UNet per λ to ``out/lambda-<λ>/`` (``sb2bench.plan.paths.sweep_lambda_dir``), A and B
+    loaded once. Every λ and both architectures are checked before any weights load, and the sweep folder
+    appears whole or not at all, so a crash never leaves part of a grid that looks finished."""
+    _check_dtype(dtype)
+    if not lambdas:
+        raise MergeError("a merge sweep needs at least one λ (config key merges[].lambdas)")
+    folders = [Path(sweep_lambda_dir(str(out), lam)).name for lam in lambdas]
+    if len(set(folders)) != len(folders):
+        raise MergeError(f"λ values {list(lambdas)} name the same folder twice ({sorted(folders)}); list each once")
+    for lam in lambdas:
+        check_compatible(spec_a, spec_b, lam)
+    unet, state_a, state_b, records = _load_inputs(spec_a, spec_b)
+    with atomic_dir(out) as tmp:
+        for lam, folder in zip(lambdas, folders):
+            _save_merged(unet, state_a, state_b, float(lam), (spec_a, spec_b), records, dtype, tmp / folder)
     return Path(out)

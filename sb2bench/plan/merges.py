@@ -7,12 +7,8 @@ for Figure 3's SD-Turbo end). The merged systems take the pipeline (VAE, text en
 """
 from __future__ import annotations
 
-from sb2bench.plan.paths import merge_dir, student_dir, student_weights
+from sb2bench.plan.paths import lam_name, merge_dir, merge_sweep_dir, student_dir, student_weights
 from sb2bench.plan.runs import merged_keys, run_system
-
-
-def lam_name(lam: float) -> str:
-    return f"{float(lam):g}"
 
 
 def merge_system_name(merge: dict, lam: float) -> str:
@@ -20,7 +16,17 @@ def merge_system_name(merge: dict, lam: float) -> str:
 
 
 def merge_out(results: str, merge: dict, lam: float) -> str:
-    return merge_dir(results, merge["name"], lam_name(lam))
+    return merge_dir(results, merge["name"], lam)
+
+
+def sweep_out(results: str, merge: dict) -> str:
+    """The folder the merge job writes: every λ of the sweep (Snakemake's output; systems read a λ inside)."""
+    return merge_sweep_dir(results, merge["name"])
+
+
+def merge_system_sweeps(config: dict, results: str) -> dict[str, str]:
+    """Merged system name -> the sweep folder whose job writes its UNet (the file a sampling job waits for)."""
+    return {merge_system_name(m, lam): sweep_out(results, m) for m in config["merges"] for lam in m["lambdas"]}
 
 
 def input_spec(config: dict, value: str, results: str) -> str:

@@ -13,6 +13,10 @@ A student folder (``results/{world}/runs/{run}/student``)::
     lora_config.json                   names the LoRA's base UNet (rank, alpha, targets)
     ema/                               the LoRA student's EMA weights, same files  [lora + ema_decay]
     lora_teacher/                      the VSD fake score's LoRA (for analysis)
+
+A merge sweep (``results/{world}/merges/{merge}``, one job writes it whole)::
+
+    lambda-0/ lambda-0.5/ lambda-1/    merged UNet per λ, diffusers save_pretrained + merge.json
 """
 from __future__ import annotations
 
@@ -62,9 +66,24 @@ def warmup_dir(results: str, key: str) -> str:
     return f"{results}/warmups/{key}"
 
 
-def merge_dir(results: str, merge: str, lam: str) -> str:
-    """The merged UNet of sweep ``merge`` at λ printed as ``lam``."""
-    return f"{results}/merges/{merge}/lambda-{lam}"
+def lam_name(lam: float) -> str:
+    """λ as it appears in folder and system names (``0.5``, ``1``)."""
+    return f"{float(lam):g}"
+
+
+def merge_sweep_dir(results: str, merge: str) -> str:
+    """The folder of sweep ``merge``: one merged UNet per λ of its grid, written by one job."""
+    return f"{results}/merges/{merge}"
+
+
+def sweep_lambda_dir(sweep: str, lam: float) -> str:
+    """The merged UNet at λ inside a sweep folder (``lambda-0.5``)."""
+    return f"{sweep}/lambda-{lam_name(lam)}"
+
+
+def merge_dir(results: str, merge: str, lam: float) -> str:
+    """The merged UNet of sweep ``merge`` at λ (what a merged system samples)."""
+    return sweep_lambda_dir(merge_sweep_dir(results, merge), lam)
 
 
 def student_subfolder(scheme: str, ema: bool) -> str | None:

@@ -1,5 +1,5 @@
 """``sb2bench sample`` (one shard of a system's images), ``sample-sets`` (several prompt sets, one model load)
-and ``gather`` (shards into one folder): the command lines of the sampling stage."""
+and ``gather`` (shards into one folder, gather.py: imports no torch): the command lines of the sampling stage."""
 from __future__ import annotations
 
 import argparse
@@ -28,7 +28,7 @@ def cmd_sample_sets(a: argparse.Namespace) -> None:
 
 
 def cmd_gather(a: argparse.Namespace) -> None:
-    from sb2bench.sample.generate import gather_shards
+    from sb2bench.sample.gather import gather_shards
 
     gather_shards([Path(d) for d in a.shards], Path(a.out), a.expected)
 

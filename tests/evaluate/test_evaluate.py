@@ -1,4 +1,5 @@
-"""evaluate(): metrics of a toy image set, content-keyed feature cache, refusal of incomplete sets."""
+"""evaluate(): metrics of a toy image set (attribute accuracy scored in the same job), content-keyed feature
+cache, refusal of incomplete sets."""
 import json
 
 import numpy as np
@@ -9,6 +10,7 @@ from sb2bench.evaluate.score import evaluate
 from sb2bench.toyworld.prompt_sets import write_eval_set
 
 MODELS = {"feature_net": "toy:inception-toy", "clip": "toy:clip-toy"}
+CLASSIFIER = "toy:classifier-toy"
 
 
 @pytest.fixture()
@@ -23,23 +25,14 @@ def _copy_images(src, dst, transform=lambda a: a):
         Image.fromarray(transform(np.asarray(Image.open(p)))).save(dst / p.name)
 
 
-def _run(toy_set, images, out_name="m.json", attributes=None):
+def _run(toy_set, images, out_name="m.json", classifier=None):
     return evaluate(images, toy_set / "reference", toy_set / "prompts.jsonl", "toy", MODELS,
-                    toy_set / "cache", toy_set / out_name, attributes)
-
-
-def _attributes(toy_set, images):
-    from sb2bench._infra.atomic import write_json
-    from sb2bench.evaluate.metrics.attributes import attribute_accuracy
-
-    path = toy_set / f"{images.name}-attributes.json"
-    write_json(path, attribute_accuracy(images, toy_set / "prompts.jsonl", "toy:classifier-toy"))
-    return path
+                    toy_set / "cache", toy_set / out_name, classifier)
 
 
 def test_reference_against_itself(toy_set):
     _copy_images(toy_set / "reference", toy_set / "gen")
-    rec = _run(toy_set, toy_set / "gen", attributes=_attributes(toy_set, toy_set / "gen"))
+    rec = _run(toy_set, toy_set / "gen", classifier=CLASSIFIER)
     m = rec["metrics"]
     assert abs(m["fid"]) < 1e-3 and m["precision"] == 1.0 and m["recall"] == 1.0
     assert m["attribute_accuracy"] > 0.95 and m["clip_score"] > 0.5
@@ -73,19 +66,47 @@ def test_incomplete_or_wrong_sized_sets_write_nothing(toy_set):
     assert not (toy_set / "m.json").exists()
 
 
-def test_attribute_file_of_other_images_is_refused(toy_set):
+def test_attribute_accuracy_in_the_evaluation_job_equals_the_standalone_command(toy_set):
+    """The evaluation job's attributes.json, metric and per-image values are what ``sb2bench attributes`` (the
+    former job of its own, now only for the reference renders) computes on the same images."""
+    from sb2bench.cli import main
+
+    gen = toy_set / "gen"
+    _copy_images(toy_set / "reference", gen, lambda a: np.where(a > 128, 255 - a // 3, a).astype(np.uint8))
+    out = toy_set / "sys" / "metrics.json"
+    rec = evaluate(gen, toy_set / "reference", toy_set / "prompts.jsonl", "toy", MODELS, toy_set / "cache", out,
+                   CLASSIFIER)
+    main(["attributes", "--images", str(gen), "--prompts", str(toy_set / "prompts.jsonl"), "--classifier",
+          CLASSIFIER, "--out", str(toy_set / "alone.json")], warm=False)
+    alone = json.loads((toy_set / "alone.json").read_text())
+    inside = json.loads((toy_set / "sys" / "attributes.json").read_text())
+    numbers = ("joint_accuracy", "per_attribute", "chance_joint_accuracy", "n", "joint_per_image", "images",
+               "prompts", "classifier")
+    assert {k: inside[k] for k in numbers} == {k: alone[k] for k in numbers}
+    assert 0.0 < alone["joint_accuracy"] < 1.0  # the perturbation leaves some images right and some wrong
+    assert rec["metrics"]["attribute_accuracy"] == alone["joint_accuracy"]
+    assert json.loads(out.read_text())["metrics"]["attribute_accuracy"] == alone["joint_accuracy"]
+    per_image = np.load(toy_set / "sys" / "per_image.npz")["value_attribute_accuracy"]
+    assert per_image.tolist() == [float(v) for v in alone["joint_per_image"]]
+
+
+def test_attribute_accuracy_refuses_prompts_without_attributes_before_any_features(toy_set):
+    from sb2bench.data.prompts import read_prompts, write_prompts
+
+    write_prompts(toy_set / "plain.jsonl", [{k: p[k] for k in ("index", "caption")}
+                                            for p in read_prompts(toy_set / "prompts.jsonl")])
     _copy_images(toy_set / "reference", toy_set / "gen")
-    with pytest.raises(ValueError, match="not .*gen"):
-        _run(toy_set, toy_set / "gen", attributes=_attributes(toy_set, toy_set / "reference"))
-    assert not (toy_set / "m.json").exists()
+    with pytest.raises(ValueError, match="has no 'attributes'"):
+        evaluate(toy_set / "gen", toy_set / "reference", toy_set / "plain.jsonl", "toy", MODELS, toy_set / "cache",
+                 toy_set / "m.json", CLASSIFIER)
+    assert not (toy_set / "m.json").exists() and not list(toy_set.glob("cache/*.npy"))
 
 
 def test_bootstrap_intervals_are_recorded_and_deterministic(toy_set):
     _copy_images(toy_set / "reference", toy_set / "gen", lambda a: (a * 0.8).astype(np.uint8))
-    attrs = _attributes(toy_set, toy_set / "gen")
     boot = {"n_boot": 50, "level": 0.9, "seed": 3}
     run = lambda name: evaluate(toy_set / "gen", toy_set / "reference", toy_set / "prompts.jsonl", "toy",  # noqa: E731
-                                MODELS, toy_set / "cache", toy_set / name, attrs, "cpu", boot)
+                                MODELS, toy_set / "cache", toy_set / name, CLASSIFIER, "cpu", boot)
     rec = run("a.json")
     ci = rec["intervals"]
     assert set(ci) == {"fid", "kid", "precision", "recall", "clip_score", "attribute_accuracy"}
@@ -93,7 +114,7 @@ def test_bootstrap_intervals_are_recorded_and_deterministic(toy_set):
         assert ci[name]["low"] <= rec["metrics"][name] <= ci[name]["high"], name
     assert ci["fid"]["low"] < ci["fid"]["high"] and ci["fid"]["level"] == 0.9 and ci["fid"]["n_boot"] == 50
     assert run("b.json")["intervals"] == ci
-    assert _run(toy_set, toy_set / "gen", "c.json", attrs)["intervals"] == {}  # n_boot absent: off
+    assert _run(toy_set, toy_set / "gen", "c.json", CLASSIFIER)["intervals"] == {}  # n_boot absent: off
 
 
 def test_per_image_arrays_and_named_intervals(toy_set):

@@ -1,5 +1,6 @@
 """Weight merging: exact end points and midpoint, LoRA fusion by hand, and up-front rejections."""
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -76,6 +77,63 @@ def test_lambda_one_and_zero_are_exact_and_half_is_mean(folders, tmp_path):
     assert info["lambda"] == 0.5 and info["inputs"]["a"]["unet"]["sha256"] and info["versions"]["torch"]
     assert info["inputs"]["a"]["weights_sha256"] == merge.state_sha256(a)
     assert not list(tmp_path.glob(".m*"))  # no temp folders left behind
+
+
+def test_sweep_writes_every_lambda_as_the_one_lambda_merge_does_loading_each_input_once(folders, tmp_path,
+                                                                                         monkeypatch):
+    """``sb2bench merge --lam ... --out-sweep``: one job, A and B loaded (a LoRA fused) once, and per λ the same
+    weights and merge record as a merge at that λ alone, in the folders plan/paths.py names."""
+    from sb2bench.cli import main
+    from sb2bench.plan.paths import sweep_lambda_dir
+
+    lora_dir = tmp_path / "lora"
+    _random_lora_unet(folders["b"], seed=4).save_lora_adapter(lora_dir)
+    lora.write_lora_config(lora_dir, base=folders["b"], rank=RANK, alpha=ALPHA, target_modules=TARGETS)
+    lambdas = ["0", "0.25", "1"]
+    loads = []
+    real_load = lora.load_fused_unet
+    monkeypatch.setattr(lora, "load_fused_unet", lambda spec: loads.append(spec) or real_load(spec))
+    sweep = tmp_path / "merges" / "ab"
+    assert main(["merge", "--a", folders["a"], "--b", str(lora_dir), "--lam", *lambdas, "--out-sweep", str(sweep)],
+                warm=False) == 0
+    assert loads == [folders["a"], str(lora_dir)]
+    assert sorted(p.name for p in sweep.iterdir()) == ["lambda-0", "lambda-0.25", "lambda-1"]
+    assert not list(sweep.parent.glob(".ab*"))  # no temporary folder left behind
+    for lam in lambdas:
+        alone = merge.merge_unets(folders["a"], str(lora_dir), float(lam), tmp_path / f"alone{lam}")
+        got, want = _state(sweep_lambda_dir(str(sweep), float(lam))), _state(alone)
+        assert set(got) == set(want) and all(torch.equal(got[k], want[k]) for k in want), lam
+        rec, ref = (json.loads((Path(f) / "merge.json").read_text()) for f in (sweep_lambda_dir(str(sweep), lam),
+                                                                                alone))
+        assert rec["lambda"] == float(lam) and rec["weights_sha256"] == ref["weights_sha256"]
+        assert rec["inputs"] == ref["inputs"]
+
+
+def test_sweep_is_all_or_nothing(folders, tmp_path, monkeypatch):
+    """A λ out of range is refused before any weights load; a crash on a later λ leaves no sweep folder."""
+    with pytest.raises(merge.MergeError, match=r"\[0, 1\]"):
+        merge.merge_sweep(folders["a"], folders["b"], [0.5, 1.5], tmp_path / "s")
+    with pytest.raises(merge.MergeError, match="same folder"):
+        merge.merge_sweep(folders["a"], folders["b"], [0.5, 0.50], tmp_path / "s")
+    real_save, calls = merge._save_merged, []
+
+    def crash_on_second(*args):
+        calls.append(args[3])
+        if len(calls) == 2:
+            raise OSError("disk full")
+        real_save(*args)
+    monkeypatch.setattr(merge, "_save_merged", crash_on_second)
+    with pytest.raises(OSError, match="disk full"):
+        merge.merge_sweep(folders["a"], folders["b"], [0.0, 0.5, 1.0], tmp_path / "s")
+    assert calls == [0.0, 0.5] and list(tmp_path.iterdir()) == []
+
+
+def test_merge_cli_refuses_several_lambdas_into_one_folder(folders, tmp_path, capsys):
+    from sb2bench.cli import main
+
+    assert main(["merge", "--a", folders["a"], "--b", folders["b"], "--lam", "0", "1", "--out", str(tmp_path / "m")],
+                warm=False) == 2
+    assert "--out-sweep" in capsys.readouterr().err and not (tmp_path / "m").exists()
 
 
 @pytest.mark.parametrize("layout", ["diffusers", "diffusers_prefixed", "peft"])

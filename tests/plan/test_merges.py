@@ -6,7 +6,7 @@ import yaml
 
 from sb2bench.plan.errors import ConfigError
 from sb2bench.plan.config import load_config
-from sb2bench.plan.merges import input_spec, merge_systems
+from sb2bench.plan.merges import input_spec, merge_system_sweeps, merge_systems
 from sb2bench.report.sweeps import write_sweep
 
 RUNS = [{"name": "a"}, {"name": "b", "config": {"scheme": "lora"}}, {"name": "e", "config": {"ema_decay": 0.9}}]
@@ -23,6 +23,10 @@ def test_each_lambda_is_a_system_reading_the_right_folders(tmp_path):
     systems = merge_systems(cfg, "results/toy")
     assert sorted(systems) == ["ab-0", "ab-0.5", "ab-1"]
     assert systems["ab-0.5"]["unet"] == "results/toy/merges/ab/lambda-0.5"
+    # one job writes the sweep folder: every merged system's sampling waits on it, and reads its λ inside
+    sweeps = merge_system_sweeps(cfg, "results/toy")
+    assert sweeps == {name: "results/toy/merges/ab" for name in systems}
+    assert all(systems[name]["unet"].startswith(sweeps[name] + "/") for name in systems)
     assert systems["ab-0.5"]["pipeline"] == "toy:sd-toy-turbo" and systems["ab-0.5"]["kind"] == "onestep"
     assert input_spec(cfg, "run:a", "results/toy") == "results/toy/runs/a/student/unet"
     assert input_spec(cfg, "run:b", "results/toy") == "results/toy/runs/b/student"  # LoRA: lora_config.json

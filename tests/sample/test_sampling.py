@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 
 from sb2bench.data.prompts import PromptFileError, read_prompts, write_prompts
-from sb2bench.sample.generate import (SystemSpec, gather_shards, generate_shard, initial_noise, one_step_x0,
-                               shard_batches)
+from sb2bench.sample.gather import gather_shards
+from sb2bench.sample.generate import SystemSpec, generate_shard, initial_noise, one_step_x0, shard_batches
 
 CAPTIONS = ["a red circle", "a small blue square on the left", "a green triangle, photograph",
             "a yellow circle on a black background", "a large red square", "a blue triangle, anime style",

@@ -55,7 +55,7 @@ def test_toy_world_runs_without_cores_and_asks_for_no_gpu(tmp_path):
     calls = sbatch_calls(tmp_path)
     rules = {rule for rule, _ in calls}
     assert GPU_RULES <= rules, sorted(GPU_RULES - rules)
-    assert len(calls) > 150
+    assert len(calls) > 140  # the smoke DAG submits 145 jobs (every one but `all`)
     for rule, call in calls:
         assert "--gpus" not in call and "--gres" not in call and "--cpus-per-gpu" not in call, (rule, call)
         assert flag(call, r"--mem (\d+)") == "4000" and flag(call, r" -t (\d+)") == "60", (rule, call)

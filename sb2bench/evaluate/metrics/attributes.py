@@ -17,6 +17,13 @@ from sb2bench.data.prompts import read_prompts
 from sb2bench._infra.provenance import record
 from sb2bench.toyworld import world
 
+ATTRIBUTES_JSON = "attributes.json"  # written beside a system's metrics.json by its evaluation job
+
+
+def attributes_path(metrics_json: str | Path) -> Path:
+    """The attribute-accuracy record of the images scored in ``metrics_json`` (same folder)."""
+    return Path(metrics_json).with_name(ATTRIBUTES_JSON)
+
 
 def load_images(folder: Path, indices: list[int]) -> torch.Tensor:
     missing = [i for i in indices if not (folder / f"{i:06d}.png").exists()]
@@ -56,6 +63,8 @@ def score(preds: np.ndarray, labels: np.ndarray, mentioned: np.ndarray) -> dict:
 
 
 def attribute_accuracy(images: Path, prompts_file: Path, classifier_spec: str) -> dict:
+    """The joint and per-attribute accuracy of ``images`` on the prompts' attributes, with its provenance
+    (``sb2bench evaluate --classifier`` for a system's samples, ``sb2bench attributes`` for the reference)."""
     t0 = time.time()
     prompts = read_prompts(prompts_file)
     labels, mentioned = targets(prompts)
