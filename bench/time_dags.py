@@ -47,6 +47,7 @@ def time_dag(config: str, cores: int, workdir: str | None = None, warm: bool | N
     """Run one DAG from scratch in ``workdir`` (a fresh temporary folder when None) and time it; ``warm``
     overrides the config's resources.warm_interpreter (None: the config's own value)."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1"}
+    ran = commit()  # before the run: an in-repo DAG rewrites reports/, which would read as a dirty tree
     with tempfile.TemporaryDirectory() as tmp:
         work = workdir or tmp
         t0 = time.time()
@@ -66,7 +67,7 @@ def time_dag(config: str, cores: int, workdir: str | None = None, warm: bool | N
     if warm is None:
         warm = load_config(ROOT / "config" / f"{config}.yaml")["resources"]["warm_interpreter"]
     return {"config": f"config/{config}.yaml", "cores": cores, "wall_seconds": round(wall, 1), "jobs": jobs,
-            "warm_interpreter": warm, "commit": commit(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "warm_interpreter": warm, "commit": ran, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "stages_md": stages}
 
 

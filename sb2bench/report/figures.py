@@ -25,12 +25,15 @@ def image_grid(rows: list[tuple[str, Path]], indices: list[int], out: Path, scal
         canvas.save(f, format="PNG")
 
 
-
 def save_figure(fig, prefix: Path, dpi: int = 150) -> None:
-    """A matplotlib figure as ``<prefix>.png`` and ``.svg`` (each written atomically), then closed."""
+    """A matplotlib figure as ``<prefix>.png`` and ``.svg`` (each written atomically), then closed. The SVG
+    carries no date and a fixed id salt, so the same data give the same bytes (matplotlib's defaults stamp
+    the time and draw random clip-path ids)."""
+    import matplotlib as mpl
     import matplotlib.pyplot as plt
 
-    for ext in ("png", "svg"):
-        with atomic_file(Path(prefix).with_suffix(f".{ext}"), "wb") as f:
-            fig.savefig(f, format=ext, dpi=dpi)
+    with mpl.rc_context({"svg.hashsalt": "sb2bench"}):
+        for ext in ("png", "svg"):
+            with atomic_file(Path(prefix).with_suffix(f".{ext}"), "wb") as f:
+                fig.savefig(f, format=ext, dpi=dpi, **({"metadata": {"Date": None}} if ext == "svg" else {}))
     plt.close(fig)
