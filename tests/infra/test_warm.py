@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,11 +21,11 @@ from sb2bench.data.prompts import write_prompts
 SB2BENCH = [sys.executable, "-m", "sb2bench"]
 
 
-@pytest.fixture()
-def warm_env(tmp_path_factory):
-    """Environment of a warm client whose servers live in a private folder and exit after 5 idle seconds."""
+def _warm_env(idle: str) -> Iterator[tuple[dict, Path]]:
+    """Environment of a warm client whose servers live in a private folder and exit after ``idle`` idle seconds;
+    the servers are killed and the folder removed afterwards."""
     folder = Path(f"/tmp/sb2w-{os.getpid()}-{time.monotonic_ns() % 10**6}")  # short: socket paths max ~100 chars
-    env = dict(os.environ, SB2BENCH_WARM="1", SB2BENCH_WARM_DIR=str(folder), SB2BENCH_WARM_IDLE="5")
+    env = dict(os.environ, SB2BENCH_WARM="1", SB2BENCH_WARM_DIR=str(folder), SB2BENCH_WARM_IDLE=idle)
     yield env, folder
     for log in folder.glob("*.log"):
         for pid in re.findall(r"pid (\d+) serving", log.read_text()):
@@ -33,6 +34,19 @@ def warm_env(tmp_path_factory):
             except ProcessLookupError:
                 pass
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def warm_env():
+    """One server folder for the module: a server start imports torch, so the tests share one server (60 idle
+    seconds keep it alive between them); each test still asserts what it needs of it."""
+    yield from _warm_env("60")
+
+
+@pytest.fixture()
+def private_warm_env():
+    """A folder of its own, for a test that watches its server exit."""
+    yield from _warm_env("5")
 
 
 def _run(env: dict, *args: str, **kw) -> subprocess.CompletedProcess:
@@ -156,8 +170,8 @@ def test_client_runs_cold_when_the_server_starts_no_worker(monkeypatch, capsys):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_idle_server_exits_and_removes_its_socket(warm_env):
-    env, folder = warm_env
+def test_idle_server_exits_and_removes_its_socket(private_warm_env):
+    env, folder = private_warm_env
     env = dict(env, SB2BENCH_WARM_IDLE="1")
     assert _run(env, "config-doc").returncode == 0
     assert list(folder.glob("*.sock"))
