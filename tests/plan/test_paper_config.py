@@ -205,8 +205,15 @@ def test_paper_dag_builds_the_training_prompt_files_then_plans_on_them(paper):
     """Run last in this module: it builds the three prompt files the other tests see as missing."""
     root, copy, raw = paper
     names = ("journeydb", "journeydb_laion", "laion_aesthetic")
-    # the weights are not here: building data alone needs none, so the up-front weights check is off
-    _snakemake(root, copy, *[str(root / "data" / "train" / f"{n}.jsonl") for n in names], "--config", "check_weights=False")
+    # the weights are not here: building data alone needs none, so the up-front weights check is off; the three
+    # torch-free jobs run cold (a warm server would import torch and diffusers for them alone; the warm path:
+    # tests/infra/test_warm.py and the DAG tests)
+    cold = root / "paper_local_cold.yaml"
+    cold_cfg = yaml.safe_load(copy.read_text())
+    cold_cfg.setdefault("resources", {})["warm_interpreter"] = False
+    cold.write_text(yaml.safe_dump(cold_cfg, allow_unicode=True, sort_keys=False))
+    _snakemake(root, cold, *[str(root / "data" / "train" / f"{n}.jsonl") for n in names], "--config",
+               "check_weights=False")
     counts = {n: len((root / "data" / "train" / f"{n}.jsonl").read_text().splitlines()) for n in names}
     assert counts == {"journeydb": 3, "journeydb_laion": 5, "laion_aesthetic": 2}  # tests/conftest.py's stand-ins
     manifest = json.loads((root / "data" / "train" / "laion_aesthetic.manifest.json").read_text())
