@@ -11,7 +11,6 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from sb2bench import cli
 from sb2bench.data.prompts import write_prompts
 from sb2bench.train.config import TrainConfig
 
@@ -55,16 +54,6 @@ def _train(cfg_file: Path, out: Path, processes: int) -> subprocess.CompletedPro
     return subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env, check=False)
 
 
-def _train_here(cfg_file: Path, out: Path, capsys, monkeypatch) -> tuple[int, str, str]:
-    """A one-process run through the same CLI entry, in this interpreter (saves a torch import per run):
-    (exit code, stdout, stderr)."""
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # what --cpu sets; restored after the test
-    capsys.readouterr()
-    code = cli.run(["train", "--processes", "1", "--cpu", "--config", str(cfg_file), "--out", str(out)])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def _weights(run: Path, sub: str = "unet") -> dict:
     return load_file(str(run / "student" / sub / "diffusion_pytorch_model.safetensors"))
 
@@ -75,8 +64,7 @@ def _close(a: dict, b: dict) -> float:
 
 
 def test_one_global_batch_gives_one_update_on_every_layout_and_resumes_only_at_that_batch(tiny_pipeline_dir,
-                                                                                           tmp_path, capsys,
-                                                                                           monkeypatch):
+                                                                                           tmp_path, train_here):
     """Several-process runs go through the launcher in subprocesses; one-process runs go through the same CLI
     entry in this process. Refusing another global batch at resume: tests/train/test_train_ddp.py."""
     cfg_file = tmp_path / "run.json"
@@ -85,7 +73,7 @@ def test_one_global_batch_gives_one_update_on_every_layout_and_resumes_only_at_t
     for processes in (1, 2, 4):  # x 4, x 2, x 1 accumulation steps of batch_size 1
         out = tmp_path / f"p{processes}"
         if processes == 1:
-            code, stdout, stderr = _train_here(cfg_file, out, capsys, monkeypatch)
+            code, stdout, stderr = train_here(cfg_file, out)
         else:
             proc = _train(cfg_file, out, processes)
             code, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
@@ -106,7 +94,7 @@ def test_one_global_batch_gives_one_update_on_every_layout_and_resumes_only_at_t
     other = tmp_path / "g2"
     cfg2 = tmp_path / "run2.json"
     cfg2.write_text(json.dumps(_config(tiny_pipeline_dir, tmp_path, global_batch_size=2)))
-    assert _train_here(cfg2, other, capsys, monkeypatch)[0] == 0
+    assert train_here(cfg2, other)[0] == 0
     assert _close(_weights(other), ref) > 100 * _close(_weights(runs[1]), ref)
     # crash of the 2-process run after step 1, resumed by one process (4 accumulation steps): the same student
     resumed = tmp_path / "resumed"
@@ -115,7 +103,7 @@ def test_one_global_batch_gives_one_update_on_every_layout_and_resumes_only_at_t
     shutil.rmtree(resumed / "checkpoints" / "checkpoint-2")
     meta = json.loads((resumed / "checkpoints" / "checkpoint-1" / "meta.json").read_text())
     assert (meta["world_size"], meta["accumulation"], meta["global_batch_size"]) == (2, 2, 4)
-    code, stdout, stderr = _train_here(cfg_file, resumed, capsys, monkeypatch)
+    code, stdout, stderr = train_here(cfg_file, resumed)
     assert code == 0, stdout[-3000:] + stderr[-3000:]
     assert json.loads((resumed / "student" / "provenance.json").read_text())["resumed_from"] == 1
     assert _close(_weights(resumed), ref) < TOL

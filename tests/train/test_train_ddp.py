@@ -12,7 +12,6 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
-from sb2bench import cli
 from sb2bench.models import zoo
 from sb2bench.data.prompts import write_prompts
 from sb2bench.train import distributed
@@ -99,7 +98,7 @@ def _rows(path: Path) -> list[dict]:
         return [{k: v for k, v in r.items() if k != "elapsed_s"} for r in csv.DictReader(f)]
 
 
-def test_two_process_cpu_run_through_the_cli(tiny_pipeline_dir, tmp_path, capsys, monkeypatch):
+def test_two_process_cpu_run_through_the_cli(tiny_pipeline_dir, tmp_path, train_here):
     """Trains, exports, logs once per step, keeps the replicas identical (checked in the run), and a
     resumed 2-process run repeats the uninterrupted one bit for bit."""
     cfg_file = tmp_path / "run.json"
@@ -133,12 +132,8 @@ def test_two_process_cpu_run_through_the_cli(tiny_pipeline_dir, tmp_path, capsys
     assert _rows(a / "log.csv") == _rows(b / "log.csv")
     # one process cannot resume a 2-process run at another global batch (2 x 2 then, 1 x 2 now); global_batch_size
     # is unset, so the config hash matches and the global batch itself refuses, naming both layouts and the fix.
-    # One process needs no launcher: the CLI entry runs in this interpreter (no second torch import)
     shutil.rmtree(b / "student")
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # what --cpu sets; restored after the test
-    capsys.readouterr()
-    code = cli.run(["train", "--processes", "1", "--cpu", "--config", str(cfg_file), "--out", str(b)])
-    err = capsys.readouterr().err
+    code, _, err = train_here(cfg_file, b)
     assert code == 2 and "written with a global batch of 4 (2 process(es) x batch_size 2 x 1" in err, err[-2000:]
     assert "this run's is 2 (1 x 2 x 1)" in err and "resume on 2 process(es)" in err
     assert not (b / "student").exists()
