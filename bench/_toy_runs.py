@@ -71,7 +71,8 @@ def student_spec(name: str, student: Path, cfg: dict, pipeline: str = "toy:sd-to
 
 def checkpoint_unet(cfg: dict, ckpt: Path, folder: Path) -> Path:
     """The student of a training checkpoint as a plain diffusers UNet folder: the init's weights with the
-    checkpoint's trained tensors (a full student's weights, or a LoRA student's adapter, fused)."""
+    checkpoint's trained tensors (a full student's weights, or a LoRA student's adapter, fused; their EMA when the
+    run keeps one)."""
     from sb2bench.train import checkpoint, lora
     from sb2bench.train.config import TrainConfig
 
@@ -84,7 +85,8 @@ def checkpoint_unet(cfg: dict, ckpt: Path, folder: Path) -> Path:
         unet.requires_grad_(True)
     else:
         lora.add_lora(unet, lora.STUDENT_ADAPTER, c.student_lora_rank, c.student_lora_alpha, c.student_lora_targets)
-    lora.load_trainable(unet, tensors["student"], f"student of {ckpt}")
+    which = "ema" if c.ema_decay else "student"  # as student_spec picks unet_ema / ema for an EMA run
+    lora.load_trainable(unet, tensors[which], f"{which} of {ckpt}")
     if c.scheme != "full":
         unet = lora.fused_copy(unet, lora.STUDENT_ADAPTER)
     unet.save_pretrained(str(folder))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import _toy_runs as toy
 import torch
+import yaml
 
 from sb2bench._infra.atomic import atomic_file
 from sb2bench.report.figures import save_figure
@@ -34,10 +35,10 @@ INIT_PIPELINES = {"teacher": "toy:sd-toy", "turbo": "toy:sd-toy-turbo"}
 COLUMNS = ("system", "init", "step", "train_seconds", *toy.METRICS)
 
 
-def probe(init: str, steps: int, every: int, work: Path, score_only: bool) -> list[dict]:
+def probe(init: str, steps: int, every: int, work: Path, score_only: bool, overrides: dict) -> list[dict]:
     name = RUNS[init]
     cfg = toy.resolved_run(name, work, max_steps=steps, checkpoint_every=every, checkpoint_total_limit=None,
-                           seed=0)
+                           seed=0, **overrides)
     if cfg.get("scheme", "full") != "full":
         raise SystemExit(f"run {name!r} is a LoRA run; this probe exports full-student checkpoints")
     out = work / "runs" / f"{name}-{steps}"
@@ -119,20 +120,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--every", type=int, default=50)
     ap.add_argument("--work", default="/tmp/sb2bench_convergence")
     ap.add_argument("--score-only", action="store_true", help="score the checkpoints that exist, train nothing")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="run-key overrides (YAML values) for a recipe variant; use a --work and --out of its own")
+    ap.add_argument("--out", default=str(OUT), help="folder of convergence.csv and fig_convergence.*")
     a = ap.parse_args(argv)
+    overrides = {}
+    for item in a.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            ap.error(f"--set {item!r}: expected KEY=VALUE, e.g. lora_updates_per_step=2")
+        overrides[key] = yaml.safe_load(value)
     torch.set_num_threads(1)
     work = Path(a.work)
     rows = []
     for init in a.inits:
-        rows += probe(init, a.steps, a.every, work, a.score_only)
+        rows += probe(init, a.steps, a.every, work, a.score_only, overrides)
     rows += references(work)
-    path = OUT / "convergence.csv"
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "convergence.csv"
     if path.exists():  # keep the other inits' rows of an earlier invocation
         with open(path, newline="") as f:
             rows = [r for r in csv.DictReader(f) if r["init"] and r["init"] not in a.inits] + rows
     write_csv(rows, path)
     write_figure([{k: str(v) if not isinstance(v, float) else v for k, v in r.items()} for r in rows],
-                 OUT / "fig_convergence")
+                 out / "fig_convergence")
     return 0
 
 

@@ -138,10 +138,14 @@ def latent_shape(system: LoadedSystem) -> tuple[int, int, int]:
 
 
 @torch.no_grad()
-def sample_latents(system: LoadedSystem, captions: list[str], indices: list[int], batch_id: int) -> torch.Tensor:
+def sample_latents(system: LoadedSystem, captions: list[str], indices: list[int], batch_id: int,
+                   noise: torch.Tensor | None = None) -> torch.Tensor:
+    """Latents for ``captions``; ``noise`` replaces the (seed, index) start latents (e.g. a lower temperature)."""
     spec = system.spec
     # noise is drawn on the CPU from (seed, index), so every device starts from the same latents
-    noise = initial_noise(indices, latent_shape(system), spec.seed).to(system.device, system.dtype)
+    if noise is None:
+        noise = initial_noise(indices, latent_shape(system), spec.seed)
+    noise = noise.to(system.device, system.dtype)
     cond = encode_prompts(system, captions)
     if spec.kind == "onestep":
         return one_step_x0(system.unet, system.scheduler, noise, cond)

@@ -12,14 +12,16 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from sb2bench.sample.generate import SystemSpec, encode_prompts, initial_noise, load_system, one_step_x0, \
-    sample_latents
+from sb2bench.sample.generate import SystemSpec, encode_prompts, initial_noise, latent_shape, load_system, \
+    one_step_x0, sample_latents
 from sb2bench.toyworld import world
 from sb2bench.toyworld.training import optimizer_step, EMA, Log, seed_everything, warmup_cosine
 
 
 @torch.no_grad()
-def teacher_pairs(teacher_dir: Path, cfg: dict) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+def teacher_pairs(teacher_dir: Path, cfg: dict, noise_scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """(z, x0) pairs: x0 is the teacher's sample from ``noise_scale`` · z, so a scale below 1 pairs each z with a
+    lower-temperature (more typical, less diverse) sample, a mode-seeking target (bench/turbo_signature.py)."""
     spec = SystemSpec(name="teacher", pipeline=str(teacher_dir), steps=cfg["teacher_steps"],
                       cfg=cfg["teacher_cfg"], scheduler="ddim", seed=cfg["seed"])
     system = load_system(spec)
@@ -28,15 +30,16 @@ def teacher_pairs(teacher_dir: Path, cfg: dict) -> tuple[torch.Tensor, torch.Ten
     b = cfg["pair_batch_size"]
     for k in range(0, len(captions), b):
         idx = list(range(k, min(k + b, len(captions))))
-        x0.append(sample_latents(system, [captions[i] for i in idx], idx, k // b))
-        z.append(initial_noise(idx, x0[-1].shape[1:], spec.seed))
+        z.append(initial_noise(idx, latent_shape(system), spec.seed))
+        x0.append(sample_latents(system, [captions[i] for i in idx], idx, k // b, noise=z[-1] * noise_scale))
     return torch.cat(z), torch.cat(x0), captions
 
 
-def train_turbo(out: Path, teacher_dir: Path, cfg: dict, cache_dir: Path | None = None) -> dict:
+def train_turbo(out: Path, teacher_dir: Path, cfg: dict, cache_dir: Path | None = None,
+                noise_scale: float = 1.0) -> dict:
     gen = seed_everything(cfg["seed"])
     log = Log("turbo", max(1, cfg["steps"] // 10))
-    z, x0, captions = teacher_pairs(teacher_dir, cfg)
+    z, x0, captions = teacher_pairs(teacher_dir, cfg, noise_scale)
     pair_seconds = log.elapsed
     system = load_system(SystemSpec(name="teacher", pipeline=str(teacher_dir), seed=cfg["seed"]))
     cond = torch.cat([encode_prompts(system, captions[i:i + 512]) for i in range(0, len(captions), 512)])

@@ -9,7 +9,8 @@ from PIL import Image
 
 from sb2bench.data.prompts import PromptFileError, read_prompts, write_prompts
 from sb2bench.sample.gather import gather_shards
-from sb2bench.sample.generate import SystemSpec, generate_shard, initial_noise, one_step_x0, shard_batches
+from sb2bench.sample.generate import SystemSpec, generate_shard, initial_noise, latent_shape, load_system, \
+    one_step_x0, sample_latents, shard_batches
 
 CAPTIONS = ["a red circle", "a small blue square on the left", "a green triangle, photograph",
             "a yellow circle on a black background", "a large red square", "a blue triangle, anime style",
@@ -50,6 +51,16 @@ def test_noise_depends_only_on_seed_and_index():
     n1 = initial_noise([3, 4], (4, 8, 8), seed=5)
     n2 = initial_noise([9, 4], (4, 8, 8), seed=5)
     assert torch.equal(n1[1], n2[1]) and not torch.equal(n1[0], n2[0])
+
+
+def test_explicit_start_noise_replaces_the_seeded_noise(tiny_pipeline_dir):
+    """The turbo's mode-seeking pairs (toyworld/train_turbo.py) start the teacher from scaled noise: passing the
+    seeded noise itself changes nothing, a scaled copy changes the latents."""
+    system = load_system(SystemSpec(name="s", pipeline=str(tiny_pipeline_dir), steps=2, cfg=3.0, seed=3))
+    z = initial_noise([0, 1], latent_shape(system), 3)
+    seeded = sample_latents(system, CAPTIONS[:2], [0, 1], 0)
+    assert torch.equal(sample_latents(system, CAPTIONS[:2], [0, 1], 0, noise=z), seeded)
+    assert not torch.allclose(sample_latents(system, CAPTIONS[:2], [0, 1], 0, noise=0.5 * z), seeded)
 
 
 def test_shard_batches_partition_all_positions():
