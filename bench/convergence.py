@@ -9,7 +9,8 @@ under protocol `toy` (bench/_toy_runs.py), as are the inits (step 0), the teache
 
   python bench/convergence.py [--inits teacher turbo] [--steps 200] [--every 50] [--work /tmp/convergence]
 
-Writes reports/toy/convergence.csv (one row per init and step, reference rows with step empty) and
+Writes reports/toy/convergence.csv (one row per init and step, reference rows with step empty; each checkpoint's
+FID and recall gain over its init with the claims' paired bootstrap interval and verdict) and
 reports/toy/fig_convergence.{png,svg}; rows of earlier invocations for other inits are kept.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch
 import yaml
 
 from sb2bench._infra.atomic import atomic_file
+from sb2bench.report.claims import check_better
 from sb2bench.report.figures import save_figure
 from sb2bench.sample.generate import SystemSpec
 from sb2bench.train import run
@@ -32,7 +34,9 @@ from sb2bench.train import run
 OUT = toy.ROOT / "reports" / "toy"
 RUNS = {"teacher": "swiftbrush", "turbo": "turbo-init"}
 INIT_PIPELINES = {"teacher": "toy:sd-toy", "turbo": "toy:sd-toy-turbo"}
-COLUMNS = ("system", "init", "step", "train_seconds", *toy.METRICS)
+PAIRED = ("fid", "recall")  # "VSD improves its init" (issue 12): each checkpoint against its init, paired
+COLUMNS = ("system", "init", "step", "train_seconds", *toy.METRICS,
+           *(f"{m}_{k}" for m in PAIRED for k in ("gain", "gain_low", "gain_high", "verdict")))
 
 
 def probe(init: str, steps: int, every: int, work: Path, score_only: bool, overrides: dict) -> list[dict]:
@@ -56,11 +60,26 @@ def probe(init: str, steps: int, every: int, work: Path, score_only: bool, overr
         unet = toy.checkpoint_unet(cfg, ckpt, work / "students" / f"{name}-{steps}" / f"step-{step}")
         spec = SystemSpec(name=f"{name}-{step}", pipeline=INIT_PIPELINES[init], kind="onestep", unet=str(unet),
                           unet_subfolder=None, steps=1, cfg=1.0, scheduler="ddpm")
+        tag = f"{name}-{steps}-step{step}"
         rows.append({"system": name, "init": init, "step": step,
                      "train_seconds": seconds if step == steps else "",
-                     **toy.score(spec, work, f"{name}-{steps}-step{step}")})
+                     **toy.score(spec, work, tag), **paired_gains(work, tag, f"{init}-init")})
         print(rows[-1], flush=True)
     return rows
+
+
+def paired_gains(work: Path, tag: str, init_tag: str) -> dict:
+    """The checkpoint's gain over its init on each PAIRED metric (positive = better), with the paired bootstrap
+    interval and verdict that the report's claims use (evaluation.bootstrap of config/default.yaml)."""
+    boot = toy.default_config()["evaluation"]["bootstrap"]
+    sources = {tag: [str(work / "eval" / tag / "metrics.json")], init_tag: [str(work / "eval" / init_tag / "metrics.json")]}
+    out = {}
+    for m in PAIRED:
+        v = check_better({"id": f"{tag} vs {init_tag} ({m})", "system": tag, "than": init_tag, "metric": m},
+                         sources, boot)
+        out.update({f"{m}_gain": v.difference, f"{m}_gain_low": v.low, f"{m}_gain_high": v.high,
+                    f"{m}_verdict": v.verdict})
+    return out
 
 
 def references(work: Path) -> list[dict]:
@@ -80,7 +99,7 @@ def write_csv(rows: list[dict], path: Path) -> None:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
 
 
-def write_figure(rows: list[dict], prefix: Path) -> None:
+def write_figure(rows: list[dict], prefix: Path, variant: str = "") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -108,7 +127,8 @@ def write_figure(rows: list[dict], prefix: Path) -> None:
         for h, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, h)
     fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=3, fontsize=8, frameon=False)
-    fig.suptitle("Toy world: convergence of the VSD recipe (500 evaluation prompts, protocol toy)")
+    fig.suptitle("Toy world: convergence of the VSD recipe (500 evaluation prompts, protocol toy)"
+                 + (f"\nvariant: {variant}" if variant else ""))
     fig.tight_layout(rect=(0, 0.16, 1, 1))
     save_figure(fig, prefix, dpi=150)
 
@@ -144,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             rows = [r for r in csv.DictReader(f) if r["init"] and r["init"] not in a.inits] + rows
     write_csv(rows, path)
     write_figure([{k: str(v) if not isinstance(v, float) else v for k, v in r.items()} for r in rows],
-                 out / "fig_convergence")
+                 out / "fig_convergence", " ".join(a.set))
     return 0
 
 
