@@ -17,8 +17,10 @@ Writes reports/bench/turbo_signature.{json,md} (rows merged over invocations, ke
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -98,10 +100,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _save(new: dict) -> None:
+    """Merge this invocation's rows into the report (another invocation may train another scale beside it)."""
     path = REPORT.with_suffix(".json")
-    rows = json.loads(path.read_text())["results"] if path.exists() else {}
-    rows.update({k: {**v, "argv": sys.argv[1:]} for k, v in new.items()})
-    write_json(path, record(benchmark="turbo_signature", results=rows))
+    with open(Path(tempfile.gettempdir()) / "sb2bench_turbo_signature.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rows = json.loads(path.read_text())["results"] if path.exists() else {}
+        rows.update({k: {**v, "argv": sys.argv[1:]} for k, v in new.items()})
+        write_json(path, record(benchmark="turbo_signature", results=rows))
+        _write_md(rows)
+
+
+def _write_md(rows: dict) -> None:
     teacher = rows["teacher, 25 steps, cfg 4.5"]["metrics"]
     lines = ["# A toy turbo with SD-Turbo's signature? (CPU)", "",
              "One-step candidates regressed onto the teacher's samples from a scaled start noise, beside the teacher "
