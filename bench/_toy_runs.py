@@ -1,14 +1,20 @@
-"""Shared by the toy training benches (lora_student.py, convergence.py): a run of config/default.yaml resolved
+"""Shared by the toy training benches (lora_student.py, convergence.py, turbo_signature.py): a run of config/default.yaml resolved
 as the workflow resolves it, and a one-step student sampled and scored on the toy evaluation set with the
 project's own stack (sampling.generate_shard, evaluate.evaluate, metrics.attributes) under protocol `toy`."""
 from __future__ import annotations
 
+import fcntl
+import json
+import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import sb2bench  # noqa: F401  (torchvision shim)
 
 from sb2bench.models import zoo
-from sb2bench._infra.atomic import atomic_file
+from sb2bench._infra.atomic import atomic_file, write_json
+from sb2bench._infra.provenance import record
 from sb2bench.plan.config import load_config
 from sb2bench.evaluate.score import evaluate
 from sb2bench.data.prompts import read_prompts, write_prompts
@@ -91,6 +97,18 @@ def checkpoint_unet(cfg: dict, ckpt: Path, folder: Path) -> Path:
         unet = lora.fused_copy(unet, lora.STUDENT_ADAPTER)
     unet.save_pretrained(str(folder))
     return folder
+
+
+def merge_report(report: Path, benchmark: str, new: dict, write_md: Callable[[dict], None]) -> None:
+    """Merge ``new`` rows (each with this invocation's command line) into ``report``.json and rewrite its .md from
+    all rows, under a lock: several invocations of one bench may run side by side (e.g. one per setting)."""
+    path = report.with_suffix(".json")
+    with open(Path(tempfile.gettempdir()) / f"sb2bench_{benchmark}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rows = json.loads(path.read_text())["results"] if path.exists() else {}
+        rows.update({k: {**v, "argv": sys.argv[1:]} for k, v in new.items()})
+        write_json(path, record(benchmark=benchmark, results=rows))
+        write_md(rows)
 
 
 def write_md_with_notes(report: Path, lines: list[str]) -> None:

@@ -46,6 +46,7 @@ def probe(init: str, steps: int, every: int, work: Path, score_only: bool, overr
     if cfg.get("scheme", "full") != "full":
         raise SystemExit(f"run {name!r} is a LoRA run; this probe exports full-student checkpoints")
     out = work / "runs" / f"{name}-{steps}"
+    boot = toy.default_config()["evaluation"]["bootstrap"]
     seconds = None
     if not score_only:
         t0 = time.time()
@@ -63,15 +64,14 @@ def probe(init: str, steps: int, every: int, work: Path, score_only: bool, overr
         tag = f"{name}-{steps}-step{step}"
         rows.append({"system": name, "init": init, "step": step,
                      "train_seconds": seconds if step == steps else "",
-                     **toy.score(spec, work, tag), **paired_gains(work, tag, f"{init}-init")})
+                     **toy.score(spec, work, tag), **paired_gains(work, tag, f"{init}-init", boot)})
         print(rows[-1], flush=True)
     return rows
 
 
-def paired_gains(work: Path, tag: str, init_tag: str) -> dict:
+def paired_gains(work: Path, tag: str, init_tag: str, boot: dict) -> dict:
     """The checkpoint's gain over its init on each PAIRED metric (positive = better), with the paired bootstrap
-    interval and verdict that the report's claims use (evaluation.bootstrap of config/default.yaml)."""
-    boot = toy.default_config()["evaluation"]["bootstrap"]
+    interval and verdict that the report's claims use (``boot``: evaluation.bootstrap of config/default.yaml)."""
     sources = {tag: [str(work / "eval" / tag / "metrics.json")], init_tag: [str(work / "eval" / init_tag / "metrics.json")]}
     out = {}
     for m in PAIRED:

@@ -13,7 +13,6 @@ Writes reports/bench/lora_student.{json,md} (merged over earlier invocations: ru
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -21,8 +20,6 @@ from pathlib import Path
 import _toy_runs as toy
 import torch
 
-from sb2bench._infra.atomic import write_json
-from sb2bench._infra.provenance import record
 from sb2bench.sample.generate import SystemSpec
 from sb2bench.train import run
 
@@ -44,7 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     work = Path(a.work)
-    path = REPORT.with_suffix(".json")
     results: dict = {}
     results["toy turbo (init)"] = {"metrics": toy.score(SystemSpec(name="turbo", pipeline="toy:sd-toy-turbo",
                                                                    kind="onestep"), work, "turbo")}
@@ -64,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                     "run": a.run, "student_lora_lr": lr, "student_lr": cfg.get("student_lr"), "steps": step,
                     "metrics": toy.score(spec, work, f"{tag}-step{step}"), "config": cfg}
                 print(tag, step, results[f"{tag} (checkpoint {step})"]["metrics"], flush=True)
-                _save(results, work)
+                _save(results)
             continue
         t0 = time.time()
         student = run(cfg, work / "runs" / tag)
@@ -74,23 +70,14 @@ def main(argv: list[str] | None = None) -> int:
                         "steps": cfg["max_steps"], "metrics": metrics, "train_seconds": round(seconds, 1),
                         "config": cfg}
         print(tag, metrics, flush=True)
-        _save(results, work)
-    _save(results, work)
+        _save(results)
+    _save(results)
     return 0
 
 
-def _save(new: dict, work: Path) -> None:
-    """Merge this invocation's rows into the report on disk (a checkpoint-scoring invocation may run beside
-    a training one), each row with the command line that made it."""
-    import fcntl
-
-    path = REPORT.with_suffix(".json")
-    with open(work / "report.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        results = json.loads(path.read_text())["results"] if path.exists() else {}
-        results.update({k: {**v, "argv": sys.argv[1:]} for k, v in new.items()})
-        write_json(path, record(benchmark="lora_student", results=results))
-        _write_md(results)
+def _save(new: dict) -> None:
+    """Merge this invocation's rows into the report (a checkpoint-scoring invocation may run beside a training one)."""
+    toy.merge_report(REPORT, "lora_student", new, _write_md)
 
 
 def _write_md(results: dict) -> None:

@@ -17,18 +17,13 @@ Writes reports/bench/turbo_signature.{json,md} (rows merged over invocations, ke
 from __future__ import annotations
 
 import argparse
-import fcntl
-import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import _toy_runs as toy
 import torch
 
-from sb2bench._infra.atomic import write_json
-from sb2bench._infra.provenance import record
 from sb2bench.models import zoo
 from sb2bench.sample import generate
 from sb2bench.sample.generate import SystemSpec
@@ -100,14 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _save(new: dict) -> None:
-    """Merge this invocation's rows into the report (another invocation may train another scale beside it)."""
-    path = REPORT.with_suffix(".json")
-    with open(Path(tempfile.gettempdir()) / "sb2bench_turbo_signature.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        rows = json.loads(path.read_text())["results"] if path.exists() else {}
-        rows.update({k: {**v, "argv": sys.argv[1:]} for k, v in new.items()})
-        write_json(path, record(benchmark="turbo_signature", results=rows))
-        _write_md(rows)
+    toy.merge_report(REPORT, "turbo_signature", new, _write_md)
 
 
 def _write_md(rows: dict) -> None:
