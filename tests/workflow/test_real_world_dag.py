@@ -59,7 +59,9 @@ def real_config(root: Path, pipeline: Path) -> dict:
             {"name": "multi", "steps": 2, "cfg": 4.5},
             {"name": "onestep", "kind": "onestep"}]},
         "evaluation": {"protocol": "sbv2", "device": "cpu", "bootstrap": {"n_boot": 3},
-                       "coco": {"root": str(root / "coco"), "n_prompts": 6, "n_reference": 10, "resize_threads": 2},
+                       # one thread: every job then forks from one warm interpreter (a 2-thread job would start
+                       # a second one); the thread pool itself: tests/data/test_coco.py
+                       "coco": {"root": str(root / "coco"), "n_prompts": 6, "n_reference": 10, "resize_threads": 1},
                        "hps": {"enabled": True, "version": "v2.1", "checkpoint": str(root / "hps"),
                                "benchmark": str(root / "hps" / "benchmark"), "n_per_style": 3}},
         # an overlay on config/default.yaml (as --configfile is): replace the toy world's lists
