@@ -4,8 +4,9 @@ clean-fid's Inception (``inception-2015-12-05.pt``, a TorchScript file with a ``
 is loaded from a local path through clean-fid's own ``InceptionV3W`` wrapper, never downloaded:
 it takes [0, 255] RGB images that clean-fid's "clean" resize brought to 299 px and returns the
 2048-d pool features (``CleanFidInception`` reads that width from the network's output rather than
-from clean-fid's fixed ``view(bs, 2048)``, so a narrow test stand-in runs the same code). The toy Inception is a TorchScript module with the same [0, 255] interface
-that resizes internally, so its images are read at their native size.
+from clean-fid's fixed ``view(bs, 2048)``, so a narrow test stand-in runs the same code). The toy
+Inception is a TorchScript module with the same [0, 255] interface that resizes internally, so its
+images are read at their native size.
 """
 from __future__ import annotations
 
