@@ -187,8 +187,10 @@ def cmd_summary(a: argparse.Namespace) -> None:
     lines = [f"# GPU check ({a.mode})", "", f"GPU: **{gpu}**; torch {torch.__version__}.", "",
              "| stage | status | seconds | CPU seconds | log |", "|---|---|---:|---:|---|"]
     lines += [f"| {r['stage']} | {r['status']} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | {r['log']} |" for r in rows]
+    lanes = (" The cpu-toy run has two lanes of stages at once (one per core), so the stages' seconds overlap "
+             "and their sum exceeds the run's wall time." if a.mode == "cpu-toy" else "")
     lines += ["", f"Total {record['total_seconds']:.1f} s wall, {record['total_cpu_seconds']:.1f} s of CPU (user + "
-              f"system; wall above CPU means waiting: the GPU, or other processes on a shared CPU). Reports: "
+              f"system; wall above CPU means waiting: the GPU, or other processes on a shared CPU).{lanes} Reports: "
               + ", ".join(reports), "",
               f"Rerun: `bash bench/gpu_check.sh{' --cpu-toy' if a.mode == 'cpu-toy' else ''}`"]
     with _arch.atomic_file(out / "gpu_check.md") as f:

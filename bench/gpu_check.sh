@@ -12,7 +12,8 @@
 # and writes reports/bench/gpu_check.{md,json} naming the GPU, each stage's status and seconds.
 #
 #   bash bench/gpu_check.sh               # a GPU machine: SD 2.1-base size, reports/bench/
-#   bash bench/gpu_check.sh --cpu-toy     # any CPU, toy widths, < 2 min: checks the script, not the speed
+#   bash bench/gpu_check.sh --cpu-toy     # any CPU, toy widths, ~1 min on 2 cores: checks the script, not the speed
+#                                           (its stages run in two lanes at once; the GPU run, one at a time)
 #   options: --out-dir DIR (reports; default reports/bench, toy: results/gpu_check_cpu_toy/reports)
 #            --work DIR (scratch; default results/gpu_check[_cpu_toy]); GPU_CHECK_TIME_SCALE=2 doubles every limit;
 #            GPU_CHECK_EVAL_IMAGES=N scores N images instead of 30,000
@@ -82,9 +83,11 @@ fi
 # -- stages -------------------------------------------------------------------------------------------------------
 STAGES="$WORK/stages.tsv"
 : > "$STAGES"
+rm -f "$STAGES".*
 child_cpu() {  # child_cpu VAR: VAR = user + system CPU seconds of this shell's finished children (`times`, line 2)
-    times > "$WORK/times.txt"   # here, not inside $(...): a subshell has no children of its own
-    printf -v "$1" '%s' "$(awk 'END { split($1, u, "m"); split($2, s, "m"); printf "%.2f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$WORK/times.txt")"
+    local f="$WORK/times.$BASHPID.txt"  # per shell: the cpu-toy lanes run in two
+    times > "$f"   # here, not inside $(...): a subshell has no children of its own
+    printf -v "$1" '%s' "$(awk 'END { split($1, u, "m"); split($2, s, "m"); printf "%.2f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$f")"
 }
 stage() {  # stage NAME LIMIT_SECONDS COMMAND...: run under a time limit, log it, record status and seconds
     local name="$1" limit="$2"; shift 2
@@ -97,18 +100,28 @@ stage() {  # stage NAME LIMIT_SECONDS COMMAND...: run under a time limit, log it
     child_cpu c1
     case $rc in 0) status=ok ;; 124|137) status="timeout (${limit} s)" ;; *) status="failed (exit $rc)" ;; esac
     printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$status" "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" \
-        "$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.1f", b - a }')" "$log" >> "$STAGES"
+        "$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.1f", b - a }')" "$log" > "$STAGES.$name"  # one file each: lanes
     [ "$status" = ok ] || { echo "[gpu_check] $name: $status; last lines of $log:"; tail -n 15 "$log"; }
 }
 
 PIPE="$WORK/pipeline-$SIZE"
-stage onestep "${LIMITS[0]}" "$PY" bench/onestep_throughput.py --size "$SIZE" --device "$DEVICE" "${ONESTEP[@]}" \
-    --out-dir "$OUT_DIR"
-stage vsd "${LIMITS[1]}" "$PY" bench/vsd_step.py --size "$SIZE" --device "$DEVICE" "${VSD[@]}" --out-dir "$OUT_DIR"
-stage mfu "${LIMITS[2]}" "$PY" bench/gpu_check.py mfu --size "$SIZE" --vsd "$OUT_DIR/vsd_step.json" --out-dir "$OUT_DIR"
-stage eval "${LIMITS[3]}" "$PY" bench/gpu_check.py eval-pass --size "$SIZE" --images "$EVAL_IMAGES" --work "$WORK" \
-    --out-dir "$OUT_DIR"
-stage pipeline "${LIMITS[4]}" "$PY" bench/gpu_check.py pipeline --size "$SIZE" --out "$PIPE"
+stage_onestep() {
+    stage onestep "${LIMITS[0]}" "$PY" bench/onestep_throughput.py --size "$SIZE" --device "$DEVICE" "${ONESTEP[@]}" \
+        --out-dir "$OUT_DIR"
+}
+stage_vsd() {
+    stage vsd "${LIMITS[1]}" "$PY" bench/vsd_step.py --size "$SIZE" --device "$DEVICE" "${VSD[@]}" --out-dir "$OUT_DIR"
+}
+stage_mfu() {  # after vsd: it reads vsd_step.json
+    stage mfu "${LIMITS[2]}" "$PY" bench/gpu_check.py mfu --size "$SIZE" --vsd "$OUT_DIR/vsd_step.json" \
+        --out-dir "$OUT_DIR"
+}
+stage_eval() {
+    stage eval "${LIMITS[3]}" "$PY" bench/gpu_check.py eval-pass --size "$SIZE" --images "$EVAL_IMAGES" --work "$WORK" \
+        --out-dir "$OUT_DIR"
+}
+stage_pipeline() { stage pipeline "${LIMITS[4]}" "$PY" bench/gpu_check.py pipeline --size "$SIZE" --out "$PIPE"; }
+stage_train() {  # after pipeline
 "$PY" - "$WORK" "$PIPE" "$TRAIN_STEPS" "$TRAIN_BATCH" <<'PY'
 import json, sys
 work, pipe, steps, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -119,14 +132,34 @@ json.dump({"teacher": pipe, "student_init": pipe, "prompts": f"{work}/prompts.js
            "batch_size": batch, "log_every": 5, "sample_every": 0, "checkpoint_every": 100000, "threads": 4},
           open(f"{work}/train.json", "w"))
 PY
-rm -rf "$WORK/train"
-stage train "${LIMITS[5]}" "$PY" -m sb2bench train --config "$WORK/train.json" --out "$WORK/train"
-stage timing "${LIMITS[6]}" bash -c "
+    rm -rf "$WORK/train"
+    stage train "${LIMITS[5]}" "$PY" -m sb2bench train --config "$WORK/train.json" --out "$WORK/train"
+}
+stage_timing() {  # after pipeline
+    stage timing "${LIMITS[6]}" bash -c "
     '$PY' -m sb2bench timing --system '{\"name\": \"teacher-25step\", \"steps\": 25, \"cfg\": 4.5, \"pipeline\": \"$PIPE\"}' \
         --out '$WORK/timing_teacher.json' ${TIMING[*]} &&
     '$PY' -m sb2bench timing --system '{\"name\": \"onestep\", \"kind\": \"onestep\", \"pipeline\": \"$PIPE\"}' \
         --out '$WORK/timing_onestep.json' ${TIMING[*]} &&
     '$PY' -m sb2bench report-timing --systems '{\"systems\": [{\"label\": \"teacher, 25 steps, cfg 4.5\", \"file\": \"$WORK/timing_teacher.json\"}, {\"label\": \"one step\", \"file\": \"$WORK/timing_onestep.json\"}]}' \
         --out '$OUT_DIR/gpu_check_timing.md' --title 'SBv2 Table 8 protocol, random-weight SD 2.1-base size ($MODE)'"
+}
+run_stages() { local s; for s in "$@"; do "stage_$s"; done; }
+
+if [ "$MODE" = cpu-toy ]; then
+    # Two lanes at once, one per core (OMP_NUM_THREADS=1 each): the toy run checks the script, not the speed,
+    # and takes about half the time on a 2-core CPU. The GPU run keeps one stage at a time (one GPU, timings).
+    # Each lane is its own subshell, so `times` (a stage's CPU seconds) counts only that lane's children.
+    run_stages vsd mfu eval onestep &
+    LANE_A=$!
+    run_stages pipeline train timing &
+    LANE_B=$!
+    wait "$LANE_A" "$LANE_B"
+else
+    run_stages onestep vsd mfu eval pipeline train timing
+fi
+for name in onestep vsd mfu eval pipeline train timing; do  # the summary lists the stages in this order
+    cat "$STAGES.$name" >> "$STAGES" 2>/dev/null || printf '%s\tnot run\t0\t0\t-\n' "$name" >> "$STAGES"
+done
 [ -f "$WORK/train/student/provenance.json" ] && cp "$WORK/train/student/provenance.json" "$OUT_DIR/gpu_check_train.json"
 "$PY" bench/gpu_check.py summary --stages "$STAGES" --mode "$MODE" --out-dir "$OUT_DIR"

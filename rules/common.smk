@@ -560,6 +560,12 @@ def hub_component_params(wildcards):
     return json.dumps(config["toy"]["training"][hub_component(wildcards)])
 
 
+def hub_component_threads(wildcards):
+    """Cores a hub job reserves: the torch threads its training uses (toy.training.<component>.threads; 1 for
+    the tokenizer, which trains nothing), so 1-thread components (the smoke config) run two at a time."""
+    return config["toy"]["training"][hub_component(wildcards)].get("threads", 1)
+
+
 def hub_component_dependencies(wildcards):
     name = hub_component(wildcards)
     return [f"{TOY_HUB}/{HUB_FOLDERS[d]}" for d in HUB_DEPENDS.get(name, [])]

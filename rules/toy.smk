@@ -13,7 +13,7 @@ rule toy_train_component:
         cache=TOY_CACHE,
         component=hub_component,
         training=hub_component_params,
-    threads: 2
+    threads: hub_component_threads
     conda:
         CONDA_ENV
     log:

@@ -69,31 +69,47 @@ def tiny_pipeline_dir(tmp_path_factory, toy_tokenizer):
 
 
 class _StubInceptionLayers(torch.nn.Module):
+    def __init__(self, width: int):
+        super().__init__()
+        self.width = width
+
     def forward(self, x):
         pooled = torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)  # 3 x 4 x 4 = 48 values
-        return pooled.repeat(1, 43)[:, :2048].reshape(-1, 2048, 1, 1)
+        return pooled.repeat(1, self.width // 48 + 1)[:, :self.width].reshape(-1, self.width, 1, 1)
 
 
 class _StubInception(torch.nn.Module):
-    """clean-fid's Inception file layout: a ``layers`` module from normalised 299-px input to 2048-d."""
+    """clean-fid's Inception file layout: a ``layers`` module from normalised 299-px input to ``width``-d."""
 
-    def __init__(self):
+    def __init__(self, width: int):
         super().__init__()
-        self.layers = _StubInceptionLayers()
+        self.layers = _StubInceptionLayers(width)
 
     def forward(self, x):
         return self.layers(x)
 
 
-@pytest.fixture()
-def stub_inception(tmp_path):
-    """A TorchScript stand-in for clean-fid's inception-2015-12-05.pt (feature d = pooled 4x4 RGB)."""
+def _save_stub_inception(folder: Path, width: int) -> Path:
     from sb2bench.evaluate.metrics.features import CLEANFID_FILE
 
-    path = tmp_path / "inception" / CLEANFID_FILE
+    path = folder / CLEANFID_FILE
     path.parent.mkdir()
-    torch.jit.script(_StubInception()).save(str(path))
+    torch.jit.script(_StubInception(width)).save(str(path))
     return path
+
+
+@pytest.fixture()
+def stub_inception(tmp_path):
+    """A TorchScript stand-in for clean-fid's inception-2015-12-05.pt with its 2048-d output (feature d =
+    pooled 4x4 RGB, repeated)."""
+    return _save_stub_inception(tmp_path / "inception", 2048)
+
+
+@pytest.fixture()
+def narrow_stub_inception(tmp_path):
+    """The same stand-in with 64-d features: the end-to-end tests' FID (a d x d sqrtm, ~20 s at d = 2048 on one
+    core) then costs milliseconds; the 2048-d contract is checked by tests/evaluate/test_features.py."""
+    return _save_stub_inception(tmp_path / "inception-narrow", 64)
 
 
 JOURNEYDB_PROMPTS = ["a castle on a hill, oil painting", "  a castle   on a hill, oil painting ", "",

@@ -23,6 +23,23 @@ def test_cleanfid_inception_from_local_file(stub_inception, tmp_path):
     assert feats[1, 32] == pytest.approx((255 - 128) / 128, abs=0.02)
 
 
+def test_cleanfid_inception_matches_cleanfids_wrapper_and_takes_the_networks_width(stub_inception,
+                                                                                   narrow_stub_inception):
+    """On a 2048-d network (the real file's width) the features are bit-identical to clean-fid's own
+    InceptionV3W; a narrower network keeps its own width (the end-to-end tests' cheap stand-in)."""
+    from cleanfid.inception_torchscript import InceptionV3W
+
+    x = torch.rand(3, 3, 299, 299, generator=torch.Generator().manual_seed(0)) * 255
+    ours = load_feature_net(str(stub_inception)).extractor
+    with torch.no_grad():
+        assert torch.equal(ours(x), InceptionV3W(str(stub_inception.parent), download=False).eval()(x))
+        assert ours(x).shape == (3, 2048)
+        narrow = load_feature_net(str(narrow_stub_inception)).extractor(x)
+        assert narrow.shape == (3, 64) and torch.equal(narrow, ours(x)[:, :64])
+    with pytest.raises(ValueError, match="299 x 299"):
+        ours(torch.zeros(1, 3, 64, 64))
+
+
 def test_renamed_cleanfid_file_and_missing_file_are_named(stub_inception, tmp_path):
     renamed = stub_inception.parent / "incep.pt"
     stub_inception.rename(renamed)

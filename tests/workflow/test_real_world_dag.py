@@ -1,5 +1,5 @@
 """The real-world path end to end on tiny local stand-ins: COCO folder -> prompts and 256-px reference,
-a local diffusers pipeline sampled sharded, protocol resize, clean-fid Inception (a stub file), CLIP,
+a local diffusers pipeline sampled sharded, protocol resize, clean-fid Inception (a 64-d stub file), CLIP,
 HPS from a local checkpoint and benchmark folder, and the evaluation report -- all under protocol sbv2."""
 import json
 import os
@@ -17,6 +17,7 @@ from PIL import Image
 from sb2bench.models import zoo
 from sb2bench.plan.errors import ConfigError
 from sb2bench.plan.config import load_config
+from sb2bench.evaluate.metrics.bootstrap import per_image_path
 from sb2bench.evaluate.metrics.features import CLEANFID_FILE
 from sb2bench.evaluate.protocol import HPS_STYLES
 
@@ -58,7 +59,9 @@ def real_config(root: Path, pipeline: Path) -> dict:
             {"name": "multi", "steps": 2, "cfg": 4.5},
             {"name": "onestep", "kind": "onestep"}]},
         "evaluation": {"protocol": "sbv2", "device": "cpu", "bootstrap": {"n_boot": 3},
-                       "coco": {"root": str(root / "coco"), "n_prompts": 6, "n_reference": 10, "resize_threads": 2},
+                       # one thread: every job then forks from one warm interpreter (a 2-thread job would start
+                       # a second one); the thread pool itself: tests/data/test_coco.py
+                       "coco": {"root": str(root / "coco"), "n_prompts": 6, "n_reference": 10, "resize_threads": 1},
                        "hps": {"enabled": True, "version": "v2.1", "checkpoint": str(root / "hps"),
                                "benchmark": str(root / "hps" / "benchmark"), "n_per_style": 3}},
         # an overlay on config/default.yaml (as --configfile is): replace the toy world's lists
@@ -92,8 +95,8 @@ def test_real_config_errors_name_the_missing_piece(tmp_path, tiny_pipeline_dir, 
 
 
 @pytest.mark.workflow
-def test_real_world_dag_on_local_stand_ins(tmp_path, tiny_pipeline_dir, stub_inception):
-    make_data(tmp_path, stub_inception)
+def test_real_world_dag_on_local_stand_ins(tmp_path, tiny_pipeline_dir, narrow_stub_inception):
+    make_data(tmp_path, narrow_stub_inception)  # 64-d features: FID's sqrtm in ms, not ~20 s (2048-d)
     cfg = tmp_path / "real.yaml"
     cfg.write_text(yaml.safe_dump(real_config(tmp_path, tiny_pipeline_dir)))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1"}
@@ -112,6 +115,8 @@ def test_real_world_dag_on_local_stand_ins(tmp_path, tiny_pipeline_dir, stub_inc
     assert m["protocol"]["name"] == "sbv2" and m["protocol"]["clip_score"]["prefix"] == "A photo depicts "
     assert set(m["metrics"]) == {"fid", "kid", "precision", "recall", "clip_score"} and m["n"] == 6
     assert m["reference"]["path"].endswith("data/eval/reference") and m["device"] == "cpu"
+    with np.load(per_image_path(res / "metrics/onestep/metrics.json")) as arrays:  # the network's own width
+        assert arrays["gen_features"].shape == (6, 64) and arrays["ref_sigma"].shape == (64, 64)
     h = json.loads((res / "metrics/multi/hps.json").read_text())
     assert h["protocol"]["hps"]["version"] == "v2.1" and h["model"]["checkpoint"].endswith("HPS_v2.1_compressed.pt")
     assert set(h["n"].values()) == {3}
