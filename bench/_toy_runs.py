@@ -17,6 +17,7 @@ from sb2bench._infra.atomic import atomic_file, write_json
 from sb2bench._infra.provenance import record
 from sb2bench.plan.config import load_config
 from sb2bench.evaluate.score import evaluate
+from sb2bench.report.claims import check_better
 from sb2bench.data.prompts import read_prompts, write_prompts
 from sb2bench.plan.runs import resolve_run
 from sb2bench.sample.generate import SystemSpec, generate_shard
@@ -63,6 +64,19 @@ def score(spec: SystemSpec, work: Path, tag: str) -> dict:
     res = evaluate(images, es / "reference", es / "prompts.jsonl", "toy", MODELS, work / "feature_cache",
                    out / "metrics.json", "toy:classifier-toy")  # attributes.json lands beside metrics.json
     return res["metrics"]
+
+
+def paired_gains(work: Path, tag: str, than_tag: str, metrics: tuple[str, ...], boot: dict) -> dict:
+    """``tag``'s gain over ``than_tag`` (both scored by ``score`` under ``work``) on each metric, positive = better,
+    with the paired bootstrap interval and verdict that the report's claims use (``boot``: evaluation.bootstrap)."""
+    sources = {t: [str(work / "eval" / t / "metrics.json")] for t in (tag, than_tag)}
+    out = {}
+    for m in metrics:
+        v = check_better({"id": f"{tag} vs {than_tag} ({m})", "system": tag, "than": than_tag, "metric": m},
+                         sources, boot)
+        out.update({f"{m}_gain": v.difference, f"{m}_gain_low": v.low, f"{m}_gain_high": v.high,
+                    f"{m}_verdict": v.verdict})
+    return out
 
 
 def student_spec(name: str, student: Path, cfg: dict, pipeline: str = "toy:sd-toy-turbo") -> SystemSpec:

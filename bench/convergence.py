@@ -26,7 +26,6 @@ import torch
 import yaml
 
 from sb2bench._infra.atomic import atomic_file
-from sb2bench.report.claims import check_better
 from sb2bench.report.figures import save_figure
 from sb2bench.sample.generate import SystemSpec
 from sb2bench.train import run
@@ -64,22 +63,9 @@ def probe(init: str, steps: int, every: int, work: Path, score_only: bool, overr
         tag = f"{name}-{steps}-step{step}"
         rows.append({"system": name, "init": init, "step": step,
                      "train_seconds": seconds if step == steps else "",
-                     **toy.score(spec, work, tag), **paired_gains(work, tag, f"{init}-init", boot)})
+                     **toy.score(spec, work, tag), **toy.paired_gains(work, tag, f"{init}-init", PAIRED, boot)})
         print(rows[-1], flush=True)
     return rows
-
-
-def paired_gains(work: Path, tag: str, init_tag: str, boot: dict) -> dict:
-    """The checkpoint's gain over its init on each PAIRED metric (positive = better), with the paired bootstrap
-    interval and verdict that the report's claims use (``boot``: evaluation.bootstrap of config/default.yaml)."""
-    sources = {tag: [str(work / "eval" / tag / "metrics.json")], init_tag: [str(work / "eval" / init_tag / "metrics.json")]}
-    out = {}
-    for m in PAIRED:
-        v = check_better({"id": f"{tag} vs {init_tag} ({m})", "system": tag, "than": init_tag, "metric": m},
-                         sources, boot)
-        out.update({f"{m}_gain": v.difference, f"{m}_gain_low": v.low, f"{m}_gain_high": v.high,
-                    f"{m}_verdict": v.verdict})
-    return out
 
 
 def references(work: Path) -> list[dict]:

@@ -8,15 +8,22 @@ trained with the hub's own turbo parameters (pairs, steps, lr, seed), sampled in
 evaluation set and scored under protocol `toy` beside the teacher (25 steps, cfg 4.5), the teacher sampled
 from the same scaled noise (the candidate's target distribution) and the shipped turbo.
 
+A candidate of the second kind (``--adversarial KEY=VALUE ...``, the keys of toy.training.turbo.adversarial) runs
+train_turbo's adversarial phase (toyworld/adversarial.py: a caption-conditioned critic against real renders, the
+regression as anchor) on the shipped turbo, which is that recipe's regression phase; its anchor pairs are
+``--pairs`` teacher pairs drawn as the hub draws them (cached under --work).
+
 Issue 12's signature: precision ≥ the teacher's at cfg 4.5, recall ≤ its recall − 0.10, FID above the teacher's.
 
   python bench/turbo_signature.py [--noise-scales 0.6 0.8] [--work /tmp/sb2bench_turbo_signature] [--threads 1]
+  python bench/turbo_signature.py --noise-scales --adversarial steps=300 weight=1 [--pairs 1024]
 
 Writes reports/bench/turbo_signature.{json,md} (rows merged over invocations, keyed by system).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -24,25 +31,81 @@ from pathlib import Path
 import _toy_runs as toy
 import torch
 
+from sb2bench._infra.atomic import atomic_file, write_json
 from sb2bench.models import zoo
 from sb2bench.sample import generate
-from sb2bench.sample.generate import SystemSpec
-from sb2bench.toyworld.train_turbo import train_turbo
+from sb2bench.plan.config import validate_config
+from sb2bench.sample.generate import SystemSpec, encode_prompts, load_system
+from sb2bench.toyworld.adversarial import adversarial_phase
+from sb2bench.toyworld.train_turbo import teacher_pairs, train_turbo
+from sb2bench.toyworld.training import seed_everything
 
 REPORT = toy.ROOT / "reports" / "bench" / "turbo_signature"
 TEACHER = SystemSpec(name="teacher-cfg4.5", pipeline="toy:sd-toy", steps=25, cfg=4.5)
 
 
 def candidate(scale: float, params: dict, work: Path) -> tuple[SystemSpec, float | None]:
-    """Train (once) the turbo regressed onto the teacher's samples from ``scale`` · z; its one-step system."""
+    """Train (once) the turbo regressed onto the teacher's samples from ``scale`` · z; its one-step system and
+    training seconds (kept beside the weights, so that a rerun on the cached candidate reports them again)."""
     folder = work / f"turbo-scale{scale:g}"
-    seconds = None
     if not (folder / "unet" / "config.json").exists():
         t0 = time.time()
         train_turbo(folder, zoo.toy_hub_dir() / "sd-toy", params, noise_scale=scale)
-        seconds = round(time.time() - t0, 1)
+        _write_seconds(folder, time.time() - t0)
     return SystemSpec(name=f"turbo-scale{scale:g}", pipeline="toy:sd-toy-turbo", kind="onestep", unet=str(folder),
-                      unet_subfolder="unet", steps=1, cfg=1.0, scheduler="ddpm"), seconds
+                      unet_subfolder="unet", steps=1, cfg=1.0, scheduler="ddpm"), _read_seconds(folder)
+
+
+def _write_seconds(folder: Path, seconds: float) -> None:
+    write_json(folder / "train_seconds.json", {"train_seconds": round(seconds, 1)})
+
+
+def _read_seconds(folder: Path) -> float | None:
+    path = folder / "train_seconds.json"
+    return json.loads(path.read_text())["train_seconds"] if path.exists() else None
+
+
+def adversarial_candidate(settings: dict, params: dict, n_pairs: int, work: Path) -> tuple[SystemSpec, str, dict]:
+    """Train (once) the shipped turbo through the adversarial phase with ``settings``; its one-step system."""
+    tag = "turbo-adv-" + "-".join(f"{k}{v:g}" if isinstance(v, float) else f"{k}{v}" for k, v in
+                                  sorted(settings.items())) + f"-pairs{n_pairs}"
+    folder = work / tag
+    extra: dict = {"adversarial": settings, "n_pairs": n_pairs}
+    if not (folder / "unet" / "config.json").exists():
+        t0 = time.time()
+        pair_file = work / f"pairs-{n_pairs}.pt"
+        if pair_file.exists():
+            z, x0, captions = torch.load(pair_file)
+        else:
+            z, x0, captions = teacher_pairs(zoo.toy_hub_dir() / "sd-toy", {**params, "n_pairs": n_pairs})
+            with atomic_file(pair_file, "wb") as f:
+                torch.save((z, x0, captions), f)
+        system = load_system(SystemSpec(name="turbo", pipeline="toy:sd-toy-turbo", kind="onestep",
+                                        seed=params["seed"]))
+        with torch.no_grad():
+            cond = torch.cat([encode_prompts(system, captions[i:i + 512]) for i in range(0, len(captions), 512)])
+        student = system.unet.train().requires_grad_(True)
+        ema, history = adversarial_phase(student, system, (z, x0, cond), {"seed": params["seed"], **settings},
+                                         seed_everything(params["seed"]), work / "data_cache")
+        ema.module.save_pretrained(folder / "unet")
+        write_json(folder / "history.json", history)
+        _write_seconds(folder, time.time() - t0)
+    extra["train_seconds"] = _read_seconds(folder)
+    extra["history_tail"] = json.loads((folder / "history.json").read_text())[-3:]
+    return SystemSpec(name=tag, pipeline="toy:sd-toy-turbo", kind="onestep", unet=str(folder),
+                      unet_subfolder="unet", steps=1, cfg=1.0, scheduler="ddpm"), tag, extra
+
+
+def adversarial_settings(pairs: list[str]) -> dict:
+    """KEY=VALUE pairs validated (and completed with the defaults) by the schema of toy.training.turbo.adversarial."""
+    settings = {}
+    for item in pairs:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--adversarial {item!r}: expected KEY=VALUE, e.g. steps=300")
+        settings[key] = json.loads(value)
+    config = validate_config({"toy": {"training": {"turbo": {"adversarial": settings}}}})
+    return config["toy"]["training"]["turbo"]["adversarial"]
 
 
 def teacher_at_scale(scale: float, work: Path) -> dict:
@@ -56,6 +119,16 @@ def teacher_at_scale(scale: float, work: Path) -> dict:
         generate.initial_noise = original
 
 
+def paired(work: Path, tag: str) -> dict:
+    """The system against the teacher and (a candidate) against the shipped turbo, paired over the same prompts
+    and noise."""
+    boot = toy.default_config()["evaluation"]["bootstrap"]
+    out = {"vs teacher": toy.paired_gains(work, tag, "teacher-cfg4.5", ("precision", "recall"), boot)}
+    if tag != "turbo":
+        out["vs shipped turbo"] = toy.paired_gains(work, tag, "turbo", ("precision", "recall", "fid"), boot)
+    return out
+
+
 def signature(m: dict, teacher: dict) -> dict:
     return {"precision_at_least_teacher": m["precision"] >= teacher["precision"],
             "recall_at_least_0.10_below": m["recall"] <= teacher["recall"] - 0.10,
@@ -64,13 +137,17 @@ def signature(m: dict, teacher: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--noise-scales", nargs="+", type=float, default=[0.6, 0.8])
+    ap.add_argument("--noise-scales", nargs="*", type=float, default=[0.6, 0.8])
+    ap.add_argument("--adversarial", nargs="+", metavar="KEY=VALUE",
+                    help="also train an adversarial candidate with these toy.training.turbo.adversarial settings")
+    ap.add_argument("--pairs", type=int, default=1024, help="teacher pairs anchoring the adversarial candidate")
     ap.add_argument("--work", default="/tmp/sb2bench_turbo_signature")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--skip-target", action="store_true", help="do not score the teacher from the scaled noise")
     a = ap.parse_args(argv)
     if any(not 0 < s <= 1 for s in a.noise_scales):
         ap.error(f"--noise-scales {a.noise_scales}: each must be in (0, 1]")
+    settings = adversarial_settings(a.adversarial) if a.adversarial else None
     torch.set_num_threads(a.threads)
     work = Path(a.work)
     params = toy.default_config()["toy"]["training"]["turbo"]
@@ -85,11 +162,19 @@ def main(argv: list[str] | None = None) -> int:
         spec, seconds = candidate(scale, params, work)
         m = toy.score(spec, work, spec.name)
         rows[f"turbo regressed on {scale:g} · z"] = {"metrics": m, "noise_scale": scale, "train_seconds": seconds,
-                                                    "signature": signature(m, teacher), "params": params}
+                                                    "signature": signature(m, teacher), "params": params,
+                                                    "paired": paired(work, spec.name)}
         print(scale, {k: round(v, 4) for k, v in m.items() if isinstance(v, float)}, flush=True)
         _save(rows)
-    rows["toy turbo (shipped, scale 1)"]["signature"] = signature(rows["toy turbo (shipped, scale 1)"]["metrics"],
-                                                                  teacher)
+    if settings is not None:
+        spec, tag, extra = adversarial_candidate(settings, params, a.pairs, work)
+        m = toy.score(spec, work, tag)
+        rows[f"turbo + adversarial ({', '.join(a.adversarial)}; {a.pairs} pairs)"] = {
+            "metrics": m, "signature": signature(m, teacher), "params": params, "paired": paired(work, tag), **extra}
+        print(tag, {k: round(v, 4) for k, v in m.items() if isinstance(v, float)}, flush=True)
+        _save(rows)
+    shipped = rows["toy turbo (shipped, scale 1)"]
+    shipped.update(signature=signature(shipped["metrics"], teacher), paired=paired(work, "turbo"))
     _save(rows)
     return 0
 
@@ -106,16 +191,31 @@ def _write_md(rows: dict) -> None:
              f"the teacher's ({teacher['precision']:.3f}), recall ≤ its recall − 0.10 "
              f"({teacher['recall'] - 0.10:.3f}), FID above its {teacher['fid']:.2f}. Written by "
              "`bench/turbo_signature.py`; parameters and command lines in the JSON beside this file.", "",
-             "| system | FID ↓ | precision | recall | CLIP | attribute acc. | train s | signature |",
-             "|---|---:|---:|---:|---:|---:|---:|---|"]
+             "| system | FID ↓ | precision | recall | CLIP | attribute acc. | train s | signature | "
+             "precision − shipped turbo | precision − teacher | recall − teacher |",
+             "|---|---:|---:|---:|---:|---:|---:|---|---|---|---|"]
     for name, r in rows.items():
         m, sig = r["metrics"], r.get("signature")
         verdict = "–" if sig is None else ("met" if all(sig.values()) else
                                            "missed: " + ", ".join(k for k, ok in sig.items() if not ok))
         secs = r.get("train_seconds")
+        p = r.get("paired")
+        gains = ["–"] * 3 if p is None else [_gain(p.get("vs shipped turbo"), "precision"),
+                                             _gain(p["vs teacher"], "precision"), _gain(p["vs teacher"], "recall")]
         lines.append(f"| {name} | {m['fid']:.2f} | {m['precision']:.3f} | {m['recall']:.3f} | {m['clip_score']:.4f} | "
-                     f"{m['attribute_accuracy']:.3f} | {'–' if secs is None else f'{secs:.0f}'} | {verdict} |")
+                     f"{m['attribute_accuracy']:.3f} | {'–' if secs is None else f'{secs:.0f}'} | {verdict} | "
+                     + " | ".join(gains) + " |")
+    lines += ["", "Paired columns: the candidate minus the other system on the same prompts and noise, with the 95 % "
+              "basic bootstrap interval over images and the claims' verdict (holds: the candidate is higher; "
+              "evaluation.bootstrap of config/default.yaml)."]
     toy.write_md_with_notes(REPORT, lines)
+
+
+def _gain(p: dict | None, metric: str) -> str:
+    if p is None:
+        return "–"
+    return (f"{p[metric + '_gain']:+.3f} [{p[metric + '_gain_low']:+.3f}, {p[metric + '_gain_high']:+.3f}] "
+            f"{p[metric + '_verdict']}")
 
 
 if __name__ == "__main__":

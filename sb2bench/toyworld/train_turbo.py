@@ -1,9 +1,10 @@
-"""Train the toy "SD-Turbo": a one-step UNet regressed onto the teacher's ODE samples.
+"""Train the toy "SD-Turbo": a one-step UNet regressed onto the teacher's ODE samples, then (optionally) an
+adversarial phase against real renders (toyworld/adversarial.py).
 
 Pairs (z, x0) come from the teacher's deterministic multi-step sampler (DDIM, CFG) started
 at noise z; the student, initialised from the teacher, maps z at t = 999 to x0 through the
-usual epsilon-to-x0 formula. This stands in for SD-Turbo's adversarial distillation: a
-one-step model that is sharp and well aligned but less diverse than its teacher.
+usual epsilon-to-x0 formula. Together they stand in for SD-Turbo's adversarial distillation (ADD): a
+one-step model meant to be sharp and well aligned but less diverse than its teacher.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import torch.nn.functional as F
 from sb2bench.sample.generate import SystemSpec, encode_prompts, initial_noise, latent_shape, load_system, \
     one_step_x0, sample_latents
 from sb2bench.toyworld import world
+from sb2bench.toyworld.adversarial import adversarial_phase
 from sb2bench.toyworld.training import optimizer_step, EMA, Log, seed_everything, warmup_cosine
 
 
@@ -54,5 +56,13 @@ def train_turbo(out: Path, teacher_dir: Path, cfg: dict, cache_dir: Path | None 
         optimizer_step(opt, sched, loss, max_norm=1.0)
         ema.update(student)
         log(step, cfg["steps"], loss=loss.item())
+    result = {"pair_seconds": pair_seconds, "train_seconds": log.elapsed, "history": log.history}
+    adversarial = cfg.get("adversarial") or {}
+    if adversarial.get("steps", 0) > 0:
+        # the phase starts from the regression's EMA weights, the model the regression alone would ship
+        student = ema.module.train().requires_grad_(True)
+        ema, result["adversarial_history"] = adversarial_phase(
+            student, system, (z, x0, cond), {"seed": cfg["seed"], **adversarial}, gen, cache_dir)
+        result["adversarial_seconds"] = log.elapsed - result["train_seconds"]
     ema.module.save_pretrained(Path(out) / "unet")
-    return {"pair_seconds": pair_seconds, "train_seconds": log.elapsed, "history": log.history}
+    return result
