@@ -32,6 +32,7 @@ import _toy_runs as toy
 import torch
 
 from sb2bench._infra.atomic import atomic_file, write_json
+from sb2bench._infra.hashing import sha256_json, sha256_tree
 from sb2bench.models import zoo
 from sb2bench.sample import generate
 from sb2bench.plan.config import validate_config
@@ -66,18 +67,23 @@ def _read_seconds(folder: Path) -> float | None:
 
 
 def adversarial_candidate(settings: dict, params: dict, n_pairs: int, work: Path) -> tuple[SystemSpec, str, dict]:
-    """Train (once) the shipped turbo through the adversarial phase with ``settings``; its one-step system."""
-    tag = "turbo-adv-" + "-".join(f"{k}{v:g}" if isinstance(v, float) else f"{k}{v}" for k, v in
-                                  sorted(settings.items())) + f"-pairs{n_pairs}"
+    """Train (once) the shipped turbo through the adversarial phase with ``settings``; its one-step system. The
+    pairs and the candidate are cached under keys of their content (the teacher's and the turbo's weights, the pair
+    parameters, the settings), so a retrained hub or a changed recipe never reuses them."""
+    hub = zoo.toy_hub_dir()
+    pair_params = {**params, "n_pairs": n_pairs}
+    pair_key = sha256_json({"teacher": sha256_tree(hub / "sd-toy"), "params": pair_params})[:12]
+    key = sha256_json({"pairs": pair_key, "turbo": sha256_tree(hub / "sd-toy-turbo"), "settings": settings})[:12]
+    tag = f"turbo-adv-{key}"
     folder = work / tag
-    extra: dict = {"adversarial": settings, "n_pairs": n_pairs}
+    extra: dict = {"adversarial": settings, "n_pairs": n_pairs, "cache_key": key}
     if not (folder / "unet" / "config.json").exists():
         t0 = time.time()
-        pair_file = work / f"pairs-{n_pairs}.pt"
+        pair_file = work / f"pairs-{pair_key}.pt"
         if pair_file.exists():
             z, x0, captions = torch.load(pair_file)
         else:
-            z, x0, captions = teacher_pairs(zoo.toy_hub_dir() / "sd-toy", {**params, "n_pairs": n_pairs})
+            z, x0, captions = teacher_pairs(hub / "sd-toy", pair_params)
             with atomic_file(pair_file, "wb") as f:
                 torch.save((z, x0, captions), f)
         system = load_system(SystemSpec(name="turbo", pipeline="toy:sd-toy-turbo", kind="onestep",

@@ -15,7 +15,7 @@ from torch.nn.utils import spectral_norm
 
 from sb2bench.sample.generate import LoadedSystem, encode_prompts, latent_shape, one_step_x0
 from sb2bench.toyworld.data import cached_dataset, random_captions, to_tensor01
-from sb2bench.toyworld.training import EMA, Log
+from sb2bench.toyworld.training import EMA, Log, optimizer_step
 
 
 class Discriminator(nn.Module):
@@ -60,29 +60,20 @@ def adversarial_phase(student: nn.Module, system: LoadedSystem, pairs: tuple[tor
     critic = Discriminator(pooled.shape[1])
     opt_g = torch.optim.AdamW(student.parameters(), lr=cfg["lr"], betas=(0.0, 0.99), weight_decay=0.0)
     opt_d = torch.optim.AdamW(critic.parameters(), lr=cfg["disc_lr"], betas=(0.0, 0.99), weight_decay=0.0)
-    ema, log, decode = EMA(student, cfg["ema_decay"]), Log("turbo-adversarial", max(1, cfg["steps"] // 10)), \
-        lambda lat: system.vae.decode(lat / system.vae.config.scaling_factor).sample
-    z, x0, pair_cond = pairs
+    ema, log = EMA(student, cfg["ema_decay"]), Log("turbo-adversarial", max(1, cfg["steps"] // 10))
+    scale, z, x0, pair_cond = system.vae.config.scaling_factor, *pairs
     for step in range(cfg["steps"]):
         r = torch.randint(0, len(images), (cfg["batch_size"],), generator=gen)
         p = torch.randint(0, len(z), (cfg["batch_size"],), generator=gen)
         noise = torch.randn((cfg["batch_size"], *latent_shape(system)), generator=gen)
-        fake = decode(one_step_x0(student, system.scheduler, noise, cond[r]))
+        fake = system.vae.decode(one_step_x0(student, system.scheduler, noise, cond[r]) / scale).sample
         critic_loss = F.relu(1 - critic(images[r], pooled[r])).mean() + \
             F.relu(1 + critic(fake.detach(), pooled[r])).mean()
-        _step(opt_d, critic_loss)
+        optimizer_step(opt_d, None, critic_loss)
         adversarial = -critic(fake, pooled[r]).mean()
         regression = F.mse_loss(one_step_x0(student, system.scheduler, z[p], pair_cond[p]), x0[p])
-        _step(opt_g, cfg["regression_weight"] * regression + cfg["weight"] * adversarial, student, max_norm=1.0)
+        optimizer_step(opt_g, None, cfg["regression_weight"] * regression + cfg["weight"] * adversarial, max_norm=1.0)
         ema.update(student)
         log(step, cfg["steps"], critic=critic_loss.item(), adversarial=adversarial.item(), regression=regression.item())
     return ema, log.history
 
-
-def _step(opt: torch.optim.Optimizer, loss: torch.Tensor, module: nn.Module | None = None,
-          max_norm: float | None = None) -> None:
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    if module is not None and max_norm is not None:
-        torch.nn.utils.clip_grad_norm_(module.parameters(), max_norm)
-    opt.step()

@@ -26,14 +26,15 @@ def warmup_cosine(step: int, total: int, warmup: int) -> float:
 
 
 def optimizer_step(opt: torch.optim.Optimizer, lr_schedule, loss: torch.Tensor, max_norm: float | None = None) -> None:
-    """Backward, optional gradient clipping, optimizer and LR-schedule step."""
+    """Backward, optional gradient clipping, optimizer and (unless ``lr_schedule`` is None) LR-schedule step."""
     opt.zero_grad(set_to_none=True)
     loss.backward()
     if max_norm is not None:
         params = [p for group in opt.param_groups for p in group["params"]]
         torch.nn.utils.clip_grad_norm_(params, max_norm)
     opt.step()
-    lr_schedule.step()
+    if lr_schedule is not None:
+        lr_schedule.step()
 
 
 class EMA:
