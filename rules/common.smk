@@ -23,7 +23,7 @@ from sb2bench.plan.runs import (  # noqa: E402
     lora_warmups, resolve_run, run_system, seed_groups, train_prompts, uses_shared_reg_pairs)
 from sb2bench.train.warmup import warmup_job_config  # noqa: E402
 from sb2bench.plan.merges import input_spec, merge_system_name, merge_system_sweeps, merge_systems  # noqa: E402
-from sb2bench.plan.pairing import full_set_systems, scored_prompts  # noqa: E402
+from sb2bench.plan.pairing import full_set_systems, sampled_prompts, subset_size, whole_set_claim  # noqa: E402
 from sb2bench.plan.batch import plan_batches, train_gpus  # noqa: E402
 from sb2bench.plan.weights import check_weights  # noqa: E402
 from sb2bench.train.launch import launch_shell  # noqa: E402
@@ -137,19 +137,35 @@ def prompts_file():
     return f"{RESULTS}/data/eval/prompts.jsonl" if p in ("toy_eval", "coco") else p
 
 
+def subset_prompts_file(n):
+    return f"{RESULTS}/data/eval/prompts-first{n}.jsonl"
+
+
 def system_prompts(name):
-    """The prompts a system is sampled and scored on: the evaluation set, or its first n prompts for the
-    systems outside evaluation.subset's headline ones (the toy set and its noise are prefix-stable)."""
-    n = None if name == REFERENCE else scored_prompts(config, name, FULL_SET)
-    return prompts_file() if n is None else f"{RESULTS}/data/eval/prompts-first{n}.jsonl"
+    """The prompts a system is sampled on: the evaluation set, or its first n prompts for the systems outside
+    evaluation.subset's whole-set ones (the toy set and its noise are prefix-stable)."""
+    n = None if name == REFERENCE else sampled_prompts(config, name, FULL_SET)
+    return prompts_file() if n is None else subset_prompts_file(n)
 
 
 def system_n_prompts(name):
-    return (None if name == REFERENCE else scored_prompts(config, name, FULL_SET)) or n_prompts()
+    return (None if name == REFERENCE else sampled_prompts(config, name, FULL_SET)) or n_prompts()
 
 
 def wildcard_prompts(wildcards):
     return system_prompts(wildcards.system)
+
+
+def scored_prompts_file(wildcards):
+    """The prompts every system's standard metrics are scored on: the subset when there is one (whole-set
+    systems are scored there too, so tables and claims compare like with like)."""
+    n = subset_size(config)
+    return prompts_file() if n is None else subset_prompts_file(n)
+
+
+def whole_set_metrics(name):
+    """A whole-set system's second metrics file, scored on every prompt of the set (evaluation.subset)."""
+    return f"{RESULTS}/metrics/{name}/whole_set/metrics.json"
 
 
 def evaluated():
@@ -296,6 +312,7 @@ REAL_WORLD_RESOURCES = {
     "lora_warmup": {"cpus_per_gpu": 8, "runtime": 240, "mem_mb": 64000},
     "reg_pairs": {"cpus_per_gpu": 8, "runtime": 720, "mem_mb": 32000},  # SBv2: 200K prompts x 25 steps
     "evaluate_system": {"cpus_per_gpu": 8, "runtime": 240, "mem_mb": 64000},
+    "evaluate_whole_set": {"cpus_per_gpu": 8, "runtime": 240, "mem_mb": 64000},
     "hps_score": {"cpus_per_gpu": 4, "runtime": 120, "mem_mb": 32000},
     "merge_students": {"cpus_per_gpu": 4, "runtime": 60, "mem_mb": 32000},
     "timing_system": {"cpus_per_gpu": 4, "runtime": 120, "mem_mb": 32000},
@@ -425,8 +442,16 @@ def metric_source(name):
     return metric_files(name)
 
 
+def whole_set_metric_files():
+    """The whole-set scores of evaluation.subset's systems (none without a subset)."""
+    return [whole_set_metrics(name) for name in SYSTEMS if name in FULL_SET]
+
+
 def eval_systems_json():
+    """Every system's row on the scored prompts, then the whole-set rows of evaluation.subset's systems."""
     rows = [{"label": SYSTEMS[name].get("label", name), "metrics": metric_files(name)} for name in SYSTEMS]
+    rows += [{"label": f"{SYSTEMS[name].get('label', name)}, whole set", "metrics": [whole_set_metrics(name)]}
+             for name in SYSTEMS if name in FULL_SET]
     return json.dumps({"systems": rows})
 
 
@@ -473,18 +498,54 @@ def index_entries():
     return out
 
 
+def claim_compared(claim):
+    """The systems one claim compares (a merge claim: every λ of its sweep), seed replicas included."""
+    names = [claim["system"], claim["than"]] if claim.get("than") else \
+        [merge_system_name(MERGES[claim["merge"]], lam) for lam in MERGES[claim["merge"]]["lambdas"]]
+    return [n for name in names for n in SEED_GROUPS.get(name, [name])]
+
+
+def claim_scored_on_whole_set(claim):
+    """Every system the claim compares was scored on the whole set too (evaluation.subset)."""
+    return whole_set_claim(claim_compared(claim), FULL_SET)
+
+
+def whole_set_source(name):
+    """A system's whole-set metric source (the protocol's metrics; HPS is scored on its own prompt sets)."""
+    if name in SEED_GROUPS:
+        return {"seeds": [[whole_set_metrics(n)] for n in SEED_GROUPS[name]]}
+    return [whole_set_metrics(name)]
+
+
+def index_claims():
+    """The claims; one whose systems were all scored on the whole set carries those scores as its sources."""
+    out = []
+    for c in CLAIMS:
+        if not claim_scored_on_whole_set(c):
+            out.append(c)
+        elif c.get("merge"):
+            lams = MERGES[c["merge"]]["lambdas"]
+            out.append({**c, "sweep": [{"lambda": lam, "source": whole_set_source(merge_system_name(MERGES[c["merge"]], lam))}
+                                       for lam in lams]})
+        else:
+            out.append({**c, "sources": {n: whole_set_source(n) for n in (c["system"], c["than"])}})
+    return out
+
+
 def index_inputs():
     """The reports it links, and the metric files and per-image arrays the claims resample."""
     files = [f"{REPORTS}/{e['path']}" for e in index_entries()]
     names = [n for name in claim_systems() for n in SEED_GROUPS.get(name, [name])]
-    return files + [f for n in names for f in metric_files(n)] + [f"{RESULTS}/metrics/{n}/per_image.npz" for n in names]
+    files += [f for n in names for f in metric_files(n)] + [f"{RESULTS}/metrics/{n}/per_image.npz" for n in names]
+    whole = dict.fromkeys(n for c in CLAIMS if claim_scored_on_whole_set(c) for n in claim_compared(c))
+    return files + [f for n in whole for f in (whole_set_metrics(n), whole_set_metrics(n).replace("metrics.json", "per_image.npz"))]
 
 
 def index_spec():
     sweeps = {c["merge"]: [{"lambda": lam, "source": metric_files(merge_system_name(MERGES[c["merge"]], lam))}
                            for lam in MERGES[c["merge"]]["lambdas"]] for c in CLAIMS if c.get("merge")}
     sources = {name: metric_source(name) for name in claim_systems()}
-    return json.dumps({"world": WORLD, "claims": CLAIMS, "sources": sources, "sweeps": sweeps,
+    return json.dumps({"world": WORLD, "claims": index_claims(), "sources": sources, "sweeps": sweeps,
                        "bootstrap": config["evaluation"]["bootstrap"], "outputs": index_entries()})
 
 
@@ -497,6 +558,7 @@ def benchmark_files():
     for name in SYSTEMS:
         files += [f"{BENCH}/sample/{name}/{os.path.basename(d)}.tsv" for d in shard_dirs(SimpleNamespace(system=name))]
         files.append(f"{BENCH}/metrics/{name}/evaluate.tsv")
+        files += [f"{BENCH}/metrics/{name}/evaluate_whole_set.tsv"] if name in FULL_SET else []
         files += [f"{BENCH}/hps/{name}.tsv", f"{BENCH}/metrics/{name}/hps.tsv"] if name in HPS_SYSTEMS else []
     files += [f"{BENCH}/hub/{folder}.tsv" for folder in HUB_FOLDERS.values()] if retrain_hub() else []
     files += [f"{BENCH}/data/coco_reference.tsv"] if config["teacher_sampling"]["prompts"] == "coco" else []
@@ -540,7 +602,7 @@ def final_outputs():
     hub = [f"{TOY_HUB}/PROVENANCE.md"] + timing_outputs() if retrain_hub() else timing_outputs()
     # the result files are listed too: reports are committed, results are not, so a fresh clone
     # regenerates everything instead of trusting the committed reports
-    metrics = [f for name in SYSTEMS for f in metric_files(name)]
+    metrics = [f for name in SYSTEMS for f in metric_files(name)] + whole_set_metric_files()
     if WORLD == "toy" and config["teacher_sampling"]["prompts"] == "toy_eval":
         reports = [f"{REPORTS}/teacher.md", f"{REPORTS}/teacher_grid.png", f"{REPORTS}/eval.md"]
         return hub + metrics + reports + table_outputs()

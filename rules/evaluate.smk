@@ -6,7 +6,7 @@ rule evaluate_system:
     input:
         images=eval_images,
         reference=f"{RESULTS}/data/eval/reference",
-        prompts=wildcard_prompts,
+        prompts=scored_prompts_file,
         hub=hub_inputs("feature_net", "clip", "classifier"),
     output:
         metrics=f"{RESULTS}/metrics/{{system}}/metrics.json",
@@ -20,6 +20,8 @@ rule evaluate_system:
         device=config["evaluation"]["device"],
         bootstrap=json.dumps(config["evaluation"]["bootstrap"]),
         classifier=f"--classifier {classifier_spec()}" if WORLD == "toy" else "",
+        # a whole-set system's samples hold more prompts than the subset scored here
+        superset=lambda wildcards: "--images-superset" if wildcards.system in FULL_SET else "",
     resources:
         **job_resources("evaluate_system", GPUS_PER_JOB),
     conda:
@@ -31,8 +33,28 @@ rule evaluate_system:
     shell:
         "{params.env}sb2bench gpu-run --gpus {resources.gpu} -- sb2bench evaluate --images {input.images} --reference {input.reference} "
         "--prompts {input.prompts} --protocol {params.protocol} --models {params.models:q} "
-        "{params.classifier} --cache {params.cache} --device {params.device} --bootstrap {params.bootstrap:q} "
-        "--out {output.metrics} > {log} 2>&1"
+        "{params.classifier} {params.superset} --cache {params.cache} --device {params.device} "
+        "--bootstrap {params.bootstrap:q} --out {output.metrics} > {log} 2>&1"
+
+
+# evaluation.subset's whole-set systems are scored a second time, on every prompt of the set: the narrow
+# intervals of the headline systems, and the claims that compare only such systems.
+use rule evaluate_system as evaluate_whole_set with:
+    input:
+        images=eval_images,
+        reference=f"{RESULTS}/data/eval/reference",
+        prompts=prompts_file(),
+        hub=hub_inputs("feature_net", "clip", "classifier"),
+    output:
+        metrics=whole_set_metrics("{system}"),
+        per_image=f"{RESULTS}/metrics/{{system}}/whole_set/per_image.npz",
+        **({"attributes": f"{RESULTS}/metrics/{{system}}/whole_set/attributes.json"} if WORLD == "toy" else {}),
+    resources:
+        **job_resources("evaluate_whole_set", GPUS_PER_JOB),
+    log:
+        f"{LOGS}/metrics/{{system}}/evaluate_whole_set.log",
+    benchmark:
+        f"{BENCH}/metrics/{{system}}/evaluate_whole_set.tsv"
 
 
 rule reference_attributes:
@@ -58,7 +80,7 @@ rule reference_attributes:
 
 rule eval_report:
     input:
-        [f for name in SYSTEMS for f in metric_files(name)],
+        [f for name in SYSTEMS for f in metric_files(name)] + whole_set_metric_files(),
     output:
         md=report(f"{REPORTS}/eval.md", caption="../report/eval.rst", category="Evaluation"),
         csv=f"{REPORTS}/eval.csv",

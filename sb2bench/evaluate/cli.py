@@ -19,7 +19,7 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     from sb2bench.evaluate.score import evaluate
 
     evaluate(Path(a.images), Path(a.reference), Path(a.prompts), a.protocol, a.models, Path(a.cache), Path(a.out),
-             a.classifier, a.device, a.bootstrap)
+             a.classifier, a.device, a.bootstrap, a.images_superset)
 
 
 def cmd_hps_prompts(a: argparse.Namespace) -> None:
@@ -69,6 +69,9 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--classifier", default=None, help="toy attribute classifier spec: also scores attribute accuracy "
                                                       "(attributes.json written beside --out)")
     s.add_argument("--cache", required=True, help="feature cache folder (content-keyed)")
+    s.add_argument("--images-superset", action="store_true",
+                   help="--images holds a larger prefix-stable set's samples (evaluation.subset's whole-set systems); "
+                        "score only those of --prompts")
     add_runtime_args(s, device="auto")
     s.add_argument("--bootstrap", type=json_arg, default=None, help='{"n_boot", "level", "seed", "method"} (n_boot 0: off); per_image.npz is written beside --out')
     s.add_argument("--out", required=True)

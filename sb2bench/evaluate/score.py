@@ -77,6 +77,12 @@ def cached_features(folder: Path, folder_sha: str, extractor: dict, load_net, ca
     return feats
 
 
+def prompt_rows(folder: Path, prompts: list[dict]) -> list[int]:
+    """Rows of a folder's features (computed in file-name order) that hold the prompts' images, in prompt order."""
+    position = {name: i for i, name in enumerate(sorted(p.name for p in folder.glob("*.png")))}
+    return [position[f"{p['index']:06d}.png"] for p in prompts]
+
+
 REF_FEATURES_MAX = 1 << 22  # reference features are copied into it up to this many numbers (KID claims)
 
 
@@ -122,12 +128,14 @@ def write_per_image(path: Path, prompts: list[dict], ref_f: np.ndarray, gen_f: n
 
 def evaluate(images: Path, reference: Path, prompts_file: Path, protocol: str, models: dict,
              cache_dir: Path, out: Path, classifier: str | None = None, device: str = "cpu",
-             bootstrap: dict | None = None) -> dict:
+             bootstrap: dict | None = None, images_superset: bool = False) -> dict:
     """Score ``images`` (already protocol-resized in the real protocols) against ``reference``.
 
     ``classifier`` (toy world): the attribute classifier's spec; the same job then scores attribute accuracy
     of ``images`` and writes its full record to ``attributes.json`` beside ``out`` (what the teacher report
-    reads), its joint accuracy into the metrics and its per-image values into ``per_image.npz``."""
+    reads), its joint accuracy into the metrics and its per-image values into ``per_image.npz``.
+    ``images_superset``: ``images`` were sampled on a larger prefix-stable set (``evaluation.subset``'s
+    whole-set systems) and only those of ``prompts`` are scored, so every system meets the same prompts."""
     t0 = time.time()
     device = resolve_device(device, "evaluation.device")
     block = protocol_block(protocol)
@@ -136,7 +144,7 @@ def evaluate(images: Path, reference: Path, prompts_file: Path, protocol: str, m
     # toy: one reference render per prompt; COCO: every val2014 image, whatever the prompts
     per_prompt_ref = block["resize"] is None
     ref_size = check_image_set(Path(reference), prompts if per_prompt_ref else None, size, superset=True)
-    check_image_set(Path(images), prompts, ref_size)
+    check_image_set(Path(images), prompts, ref_size, superset=images_superset)
     # before the features: a prompt set without toy attributes is refused up front
     acc = attribute_accuracy(Path(images), Path(prompts_file), classifier) if classifier else None
     ref_sha, gen_sha = sha256_tree(reference), sha256_tree(images)
@@ -144,9 +152,9 @@ def evaluate(images: Path, reference: Path, prompts_file: Path, protocol: str, m
     load_net = functools.cache(lambda: load_feature_net(models["feature_net"], device))
     ref_f = cached_features(Path(reference), ref_sha, described["feature_net"], load_net, cache_dir, device)
     if per_prompt_ref:  # one render per prompt: those of the scored prompts (all of them, or a subset's)
-        position = {name: i for i, name in enumerate(sorted(p.name for p in Path(reference).glob("*.png")))}
-        ref_f = ref_f[[position[f"{p['index']:06d}.png"] for p in prompts]]
+        ref_f = ref_f[prompt_rows(Path(reference), prompts)]
     gen_f = cached_features(Path(images), gen_sha, described["feature_net"], load_net, cache_dir, device)
+    gen_f = gen_f[prompt_rows(Path(images), prompts)]  # the scored prompts' images, in prompt order
     indicators = precision_recall_indicators(ref_f, gen_f, k=block["precision_recall"]["k"], device=device)
     clip = folder_clip_score(zoo.load_open_clip(models["clip"], device), Path(images), prompts,
                              prefix=block["clip_score"]["prefix"], device=device)

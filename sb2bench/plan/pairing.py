@@ -35,19 +35,32 @@ def claim_systems(config: dict, merge_points: dict[str, list[str]]) -> dict[str,
 
 
 def full_set_systems(config: dict, merge_points: dict[str, list[str]], replicas: dict[str, list[str]]) -> set[str]:
-    """Systems scored on the whole evaluation set (``evaluation.subset``; every system when it has no
-    n_prompts); ``replicas``: run -> its seed replicas, which follow their run."""
+    """Systems sampled on the whole evaluation set and scored on it as well as on the subset
+    (``evaluation.subset``); ``replicas``: run -> its seed replicas, which follow their run."""
     sub = config["evaluation"].get("subset") or {}
+    if sub.get("n_prompts") is None:
+        return set()
     chosen = set(sub.get("full_systems") or [])
     if sub.get("full_for_claims"):
         chosen |= {n for names in claim_systems(config, merge_points).values() for n in names}
     return chosen | {r for name in chosen for r in replicas.get(name, [])}
 
 
-def scored_prompts(config: dict, name: str, full: set[str]) -> int | None:
-    """How many prompts of the set ``name`` is sampled and scored on (None: all of them)."""
-    n = (config["evaluation"].get("subset") or {}).get("n_prompts")
-    return None if n is None or name in full else n
+def subset_size(config: dict) -> int | None:
+    """How many prompts every system's standard metrics are scored on (None: the whole set): the subset's
+    size, so tables and claims compare like with like, FID's bias with n included."""
+    return (config["evaluation"].get("subset") or {}).get("n_prompts")
+
+
+def sampled_prompts(config: dict, name: str, full: set[str]) -> int | None:
+    """How many prompts of the set ``name`` is sampled on (None: all of them)."""
+    return None if name in full else subset_size(config)
+
+
+def whole_set_claim(names: list[str], full: set[str]) -> bool:
+    """A claim pairs on the whole set when every system it compares (seed replicas included) was scored
+    there; otherwise on the subset, which every system is scored on."""
+    return bool(full) and all(n in full for n in names)
 
 
 def scoring_key(config: dict, spec: dict, n_prompts: int | None = None) -> dict:
@@ -63,9 +76,10 @@ def check_subset(config: dict, systems: set[str]) -> None:
     """evaluation.subset names known systems and is smaller than the set."""
     sub = config["evaluation"].get("subset") or {}
     unknown = sorted(set(sub.get("full_systems") or []) - systems)
-    if unknown:
+    if unknown and sub.get("n_prompts") is not None:
         raise PairingError(f"config key evaluation.subset.full_systems: {unknown} are not configured systems, runs "
-                           f"or merge points")
+                           f"or merge points; list this config's headline systems, or set evaluation.subset.n_prompts: "
+                           f"null (a config over config/default.yaml with other systems inherits its toy subset)")
     size = prompt_set(config).get("n_prompts")
     if sub.get("n_prompts") is not None and size is not None and sub["n_prompts"] >= size:
         raise PairingError(f"config key evaluation.subset.n_prompts: {sub['n_prompts']} is not below the evaluation "
@@ -94,7 +108,8 @@ def check_claims_paired(config: dict, specs: dict[str, dict], merge_points: dict
                                f"stored beside the metrics in the toy world only; claim fid instead")
         names = compared[c["id"]]
         names += [r for n in names for r in replicas.get(n, [])]
-        keys = {n: scoring_key(config, specs[n], scored_prompts(config, n, full)) for n in names}
+        n_scored = None if whole_set_claim(names, full) else subset_size(config)
+        keys = {n: scoring_key(config, specs[n], n_scored) for n in names}
         first = names[0]
         for n in names[1:]:
             if keys[n] != keys[first]:
@@ -103,5 +118,4 @@ def check_claims_paired(config: dict, specs: dict[str, dict], merge_points: dict
                 what = ", ".join(f"{k} {a!r} vs {b!r}" for k, (a, b) in sorted(diff.items()))
                 raise PairingError(f"config key {key}: {first} and {n} are not scored on the same prompts and noise "
                                   f"({what}), so the claim cannot be paired; give both the same sampling seed and "
-                                  f"evaluation prompts (evaluation.subset: list both in full_systems, or set "
-                                  f"full_for_claims)")
+                                  f"evaluation prompts")

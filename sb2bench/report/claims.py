@@ -212,6 +212,7 @@ def check_interior_best(claim: dict, sweep: list[dict], boot: dict, device: str 
 
 def check_claims(claims: list[dict], sources: dict, sweeps: dict, boot: dict, device: str = "cpu") -> list[Verdict]:
     """``sources``: system -> metric source (``read_system``); ``sweeps``: merge -> its points;
-    ``boot``: evaluation.bootstrap (n_boot, level, seed, method)."""
-    return [check_interior_best(c, sweeps[c["merge"]], boot, device) if c["kind"] == "interior_best"
-            else check_better(c, sources, boot, device) for c in claims]
+    ``boot``: evaluation.bootstrap (n_boot, level, seed, method). A claim may carry its own ``sources`` or
+    ``sweep`` (the whole-set scores of ``evaluation.subset``'s systems), which then replace these."""
+    return [check_interior_best(c, c.get("sweep") or sweeps[c["merge"]], boot, device) if c["kind"] == "interior_best"
+            else check_better(c, c.get("sources") or sources, boot, device) for c in claims]

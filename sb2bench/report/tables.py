@@ -133,6 +133,8 @@ def write_eval_table(systems: list[dict], out_md: Path, out_csv: Path, title: st
         first = next(iter(next(ci for ci in intervals if ci).values()))
         lines += ["", interval_note(first["level"], ci_method(first))]
     lines += ["", "Every value comes from `results/<world>/metrics/<system>/metrics.json` (with its provenance); "
+              "rows marked \"whole set\" from `.../<system>/whole_set/metrics.json`, the same system scored on every "
+              "prompt of the set (`evaluation.subset`), so their n differs and their FID is lower by FID's bias; "
               f"the same numbers as CSV: `{out_csv.name}`."]
     with atomic_file(out_md) as f:
         f.write("\n".join(lines) + "\n")

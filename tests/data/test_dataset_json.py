@@ -66,7 +66,7 @@ def _coco_config(tmp_path, **coco_keys):
     cfg = {"world": "real", "models": {"teacher": "a/b", "turbo": "a/b", "tiny_vae": "a/b", "clip": "ViT-B-32:laion2b_s34b_b79k",
                                        "feature_net": str(tmp_path / "hps" / "HPS_v2.1_compressed.pt"), "hps": "ViT-H-14", "classifier": None},
            "teacher_sampling": {"prompts": "coco", "systems": [{"name": "multi"}]},
-           "evaluation": {"protocol": "sbv2", "coco": {"root": str(tmp_path / "coco"), **coco_keys},
+           "evaluation": {"protocol": "sbv2", "subset": {"n_prompts": None}, "coco": {"root": str(tmp_path / "coco"), **coco_keys},
                           "hps": {"checkpoint": str(tmp_path / "hps"), "benchmark": str(tmp_path / "hps" / "benchmark")}},
            "training": {"runs": []}, "merges": [], "claims": [], "tables": [], "timing": {"systems": []},
            "figures": {"trade_off": {"curve": [], "points": []}, "loss_curves": {"runs": []},

@@ -156,6 +156,33 @@ def test_subset_prompts_score_like_the_smaller_set(toy_set, tmp_path_factory):
         assert sub["metrics"][k] == pytest.approx(alone["metrics"][k], rel=1e-9), k
 
 
+def test_whole_set_samples_scored_on_the_subset_equal_the_subset_alone(toy_set):
+    """evaluation.subset's whole-set systems: their 24 samples scored on the first 12 prompts give exactly
+    the metrics of a folder holding only those 12; without --images-superset the extra images are refused."""
+    import shutil
+
+    from sb2bench.data.prompts import read_prompts, write_prompts
+
+    write_prompts(toy_set / "head12.jsonl", read_prompts(toy_set / "prompts.jsonl")[:12])
+    whole, head = toy_set / "whole24", toy_set / "head12"
+    whole.mkdir()
+    head.mkdir()
+    for i in range(24):
+        img = np.asarray(Image.open(toy_set / "reference" / f"{(i + 5) % 24:06d}.png"))
+        Image.fromarray(img).save(whole / f"{i:06d}.png")
+        if i < 12:
+            shutil.copy(whole / f"{i:06d}.png", head / f"{i:06d}.png")
+    boot = {"n_boot": 10, "seed": 0, "method": "basic"}
+    a = evaluate(whole, toy_set / "reference", toy_set / "head12.jsonl", "toy", MODELS, toy_set / "cache",
+                 toy_set / "whole_on_head.json", bootstrap=boot, images_superset=True)
+    b = evaluate(head, toy_set / "reference", toy_set / "head12.jsonl", "toy", MODELS, toy_set / "cache",
+                 toy_set / "head.json", bootstrap=boot)
+    assert a["n"] == 12 and a["metrics"] == b["metrics"] and a["intervals"] == b["intervals"]
+    with pytest.raises(ValueError, match="24 images for 12 prompts"):
+        evaluate(whole, toy_set / "reference", toy_set / "head12.jsonl", "toy", MODELS, toy_set / "cache",
+                 toy_set / "refused.json")
+
+
 def test_prompts_head_writes_the_subset_and_refuses_too_many(toy_set):
     from sb2bench.cli import main
     from sb2bench.data.prompts import read_prompts

@@ -222,19 +222,40 @@ def test_scoring_key_follows_seed_and_subset():
     assert scoring_key(cfg, {"seed": 0}, 100)["n_prompts"] == 100
 
 
-def test_subset_scoring_pairs_only_systems_of_one_size(tmp_path):
-    """evaluation.subset: headline systems on the whole set, the others on its first n prompts; a claim
-    across the two sizes is refused, and full_for_claims puts every claim's systems on the whole set."""
+def test_subset_scores_every_system_on_it_and_pairs_whole_set_claims_on_the_whole_set(tmp_path):
+    """evaluation.subset: every system is scored on the first n prompts, the whole-set systems on all of them
+    too; a claim pairs on the whole set only when every system it compares was scored there."""
+    from sb2bench.plan.pairing import full_set_systems, sampled_prompts, subset_size, whole_set_claim
+
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"evaluation": {"subset": {"n_prompts": 100, "full_systems": ["teacher-cfg4.5"]}}}))
-    with pytest.raises(ConfigError, match=r"claims\[title-student-beats-teacher\]: ab-0.5 and teacher-cfg4.5 .*"
-                                          r"n_prompts 100 vs 500"):
+    cfg = load_config(path)  # the title claim (ab-0.5 vs the teacher) pairs on the subset: not refused
+    full = full_set_systems(cfg, {}, {})
+    assert full == {"teacher-cfg4.5"} and subset_size(cfg) == 100
+    assert sampled_prompts(cfg, "teacher-cfg4.5", full) is None and sampled_prompts(cfg, "ab-0.5", full) == 100
+    assert not whole_set_claim(["ab-0.5", "teacher-cfg4.5"], full)
+    full = full_set_systems({**cfg, "evaluation": {**cfg["evaluation"], "subset": {
+        "n_prompts": 100, "full_systems": ["turbo-init"]}}}, {}, {"turbo-init": ["turbo-init-seed1"]})
+    assert full == {"turbo-init", "turbo-init-seed1"}  # seed replicas follow their run
+    assert whole_set_claim(["turbo-init", "turbo-init-seed1"], full)
+    assert not whole_set_claim(["a"], set())
+    path.write_text(yaml.safe_dump({"evaluation": {"subset": {"n_prompts": 100, "full_systems": ["teacher-cfg9"]}}}))
+    with pytest.raises(ConfigError, match=r"evaluation.subset.full_systems: \['teacher-cfg9'\] are not configured"):
         load_config(path)
-    path.write_text(yaml.safe_dump({"evaluation": {"subset": {"n_prompts": 100, "full_for_claims": True}}}))
-    load_config(path)
-    path.write_text(yaml.safe_dump({"evaluation": {"subset": {"n_prompts": 500}}}))
-    with pytest.raises(ConfigError, match=r"evaluation.subset.n_prompts: 500 is not below"):
+    path.write_text(yaml.safe_dump({"evaluation": {"subset": {"n_prompts": 6000}}}))
+    with pytest.raises(ConfigError, match=r"evaluation.subset.n_prompts: 6000 is not below"):
         load_config(path)
+
+
+def test_default_config_pairs_table1_claims_on_the_whole_set():
+    """The default's headline systems (teacher at cfg 4.5, toy turbo) are sampled on the whole set, so the
+    Table 1 claims, which compare only them, pair there; the others on the 500-prompt subset."""
+    from sb2bench.plan.pairing import full_set_systems, whole_set_claim
+
+    cfg = load_config()
+    full = full_set_systems(cfg, {}, {})
+    whole = {c["id"] for c in cfg["claims"] if c["kind"] == "better" and whole_set_claim([c["system"], c["than"]], full)}
+    assert whole == {"turbo-sharper", "turbo-less-diverse"}
 
 
 def test_benchmark_report_sums_stages_and_reads_only_the_listed_jobs(tmp_path):

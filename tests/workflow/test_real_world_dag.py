@@ -58,7 +58,7 @@ def real_config(root: Path, pipeline: Path) -> dict:
         "teacher_sampling": {"prompts": "coco", "shards": 2, "batch_size": 3, "threads": 1, "systems": [
             {"name": "multi", "steps": 2, "cfg": 4.5},
             {"name": "onestep", "kind": "onestep"}]},
-        "evaluation": {"protocol": "sbv2", "device": "cpu", "bootstrap": {"n_boot": 3},
+        "evaluation": {"protocol": "sbv2", "device": "cpu", "bootstrap": {"n_boot": 3}, "subset": {"n_prompts": None},
                        # one thread: every job then forks from one warm interpreter (a 2-thread job would start
                        # a second one); the thread pool itself: tests/data/test_coco.py
                        "coco": {"root": str(root / "coco"), "n_prompts": 6, "n_reference": 10, "resize_threads": 1},

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-GPU_RULES = {"sample_shard", "hps_sample", "train_run", "lora_warmup", "evaluate_system", "hps_score",
+GPU_RULES = {"sample_shard", "hps_sample", "train_run", "lora_warmup", "evaluate_system", "evaluate_whole_set", "hps_score",
              "merge_students", "timing_system", "reg_pairs"}
 COMMAND = ["--workflow-profile", str(ROOT / "profiles" / "slurm"), "--configfile", str(ROOT / "config" / "smoke.yaml")]
 

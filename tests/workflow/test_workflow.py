@@ -58,8 +58,14 @@ def test_smoke_dag_end_to_end(tmp_path):
     assert "Toy hub provenance" in (hub / "PROVENANCE.md").read_text()
     acc = json.loads((tmp_path / "results/toy/metrics/teacher-cfg4.5/attributes.json").read_text())
     assert acc["n"] == 8 and 0.0 <= acc["joint_accuracy"] <= 1.0
-    images = tmp_path / "results/toy/samples/turbo-1step/images"
-    assert len(list(images.glob("*.png"))) == 8
+    # evaluation.subset: the turbo is sampled on all 10 prompts, scored on the first 8 like every system, and
+    # on all 10 too; a student is sampled on the 8 only
+    samples = tmp_path / "results/toy/samples"
+    assert len(list((samples / "turbo-1step/images").glob("*.png"))) == 10
+    assert len(list((samples / "model-a/images").glob("*.png"))) == 8
+    whole = json.loads((tmp_path / "results/toy/metrics/turbo-1step/whole_set/metrics.json").read_text())
+    assert metrics["n"] == 8 and whole["n"] == 10
+    assert "toy turbo, 1 step, whole set | 10 |" in (tmp_path / "reports/toy/eval.md").read_text()
     for log in ("logs/toy/hub/sd-toy.log", "logs/toy/report/teacher.log"):
         assert (tmp_path / log).exists(), log
 
