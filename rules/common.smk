@@ -17,7 +17,8 @@ from sb2bench.plan.config import prepare_config  # noqa: E402
 from sb2bench.data.prompt_sources import cli_args, configured_builds, expand_files  # noqa: E402
 from sb2bench.evaluate.protocol import HPS_STYLES, protocol_block  # noqa: E402
 from sb2bench.plan.paths import (  # noqa: E402
-    lam_name, merge_sweep_dir, reg_pairs_dir, results_dir, student_dir, toy_cache_dir, toy_hub_dir, warmup_dir)
+    lam_name, merge_sweep_dir, reg_pairs_dir, reports_dir, results_dir, student_dir, toy_cache_dir, toy_hub_dir,
+    warmup_dir)
 from sb2bench.plan.errors import ConfigError  # noqa: E402
 from sb2bench.plan.runs import (  # noqa: E402
     lora_warmups, resolve_run, run_system, seed_groups, train_prompts, uses_shared_reg_pairs)
@@ -41,7 +42,7 @@ set_warm_for_jobs(config["resources"]["warm_interpreter"] and "SLURM_JOB_ID" not
 
 WORLD = config["world"]
 RESULTS = results_dir(WORLD)
-REPORTS = f"reports/{WORLD}"
+REPORTS = reports_dir(config)
 LOGS = f"logs/{WORLD}"
 BENCH = f"benchmarks/{WORLD}"
 TOY_HUB = toy_hub_dir()
@@ -545,7 +546,8 @@ def index_spec():
     sweeps = {c["merge"]: [{"lambda": lam, "source": metric_files(merge_system_name(MERGES[c["merge"]], lam))}
                            for lam in MERGES[c["merge"]]["lambdas"]] for c in CLAIMS if c.get("merge")}
     sources = {name: metric_source(name) for name in claim_systems()}
-    return json.dumps({"world": WORLD, "claims": index_claims(), "sources": sources, "sweeps": sweeps,
+    return json.dumps({"world": WORLD, "tier": config["report"]["tier"], "note": config["report"]["note"],
+                       "claims": index_claims(), "sources": sources, "sweeps": sweeps,
                        "bootstrap": config["evaluation"]["bootstrap"], "outputs": index_entries()})
 
 

@@ -40,6 +40,12 @@ def config_results(config: dict) -> str:
     return results_dir(config["world"])
 
 
+def reports_dir(config: dict) -> str:
+    """``reports/{tier}`` when the config names a tier (``report.tier``), else ``reports/{world}``: tiers of one
+    world share results/{world}/ (and so each other's finished jobs) but keep their reports apart."""
+    return f"reports/{(config.get('report') or {}).get('tier') or config['world']}"
+
+
 def toy_hub_dir() -> str:
     """Where ``toy_hub`` retrains the toy models (rules/toy.smk)."""
     return f"{results_dir('toy')}/hub"

@@ -36,6 +36,12 @@ def expand_seed_replicas(config: dict) -> list[dict]:
     a replica is an ordinary run, so it is trained, sampled and scored like any other."""
     from sb2bench.plan.errors import ConfigError
 
+    # a replica's name is reserved even where replicas are off, so a tier that trains them cannot collide
+    reserved = {replica_name(r["name"], s) for r in config["training"]["runs"] for s in (r.get("seeds") or [])[1:]}
+    taken = sorted(reserved & {r["name"] for r in config["training"]["runs"]})
+    if taken:
+        raise ConfigError(f"config key training.runs: duplicate run names {taken}: each is also the name of a seed "
+                          f"replica (NAME-seedS of a run that lists seeds); rename the run")
     out = []
     for run in config["training"]["runs"]:
         seeds = run.get("seeds") or []

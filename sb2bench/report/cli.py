@@ -59,7 +59,8 @@ def cmd_report_index(a: argparse.Namespace) -> None:
 
     spec = a.spec
     verdicts = check_claims(spec["claims"], spec["sources"], spec["sweeps"], spec.get("bootstrap") or {})
-    write_world_index(spec["world"], verdicts, spec["outputs"], Path(a.out))
+    write_world_index(spec["world"], verdicts, spec["outputs"], Path(a.out), tier=spec.get("tier"),
+                      note=spec.get("note") or "")
     for v in verdicts:
         print(f"[claim] {v.claim['id']}: {v.verdict} (difference {v.difference:+.4g} in [{v.low:+.4g}, "
               f"{v.high:+.4g}], detectable {v.detectable:.3g})", flush=True)
@@ -136,7 +137,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     _add_figure_cli(sub)
     s = sub.add_parser("report-index", help="a world's index: the paper's claims checked, then every report")
     s.add_argument("--spec", type=json.loads, required=True,
-                   help='{"world", "claims", "sources": {system: metric source}, "sweeps": {merge: [{lambda, source}]}, '
+                   help='{"world", "tier", "note", "claims", "sources": {system: metric source}, "sweeps": {merge: [{lambda, source}]}, '
                         '"bootstrap": evaluation.bootstrap, "outputs": [{path, title, section}]}')
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_report_index)

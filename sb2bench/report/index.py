@@ -22,9 +22,12 @@ def _claims_table(verdicts: list[Verdict]) -> list[str]:
     return lines + ["", "Intervals: " + "; ".join(methods) + "."]
 
 
-def write_world_index(world: str, verdicts: list[Verdict], outputs: list[dict], out: Path) -> None:
-    """``outputs``: [{path (relative to the index), title, section}] in the order to list them."""
-    lines = [f"# sb2bench reports: {world} world", ""]
+def write_world_index(world: str, verdicts: list[Verdict], outputs: list[dict], out: Path, tier: str | None = None,
+                      note: str = "") -> None:
+    """``outputs``: [{path (relative to the index), title, section}] in the order to list them; ``tier`` and
+    ``note`` (report.tier, report.note): which of the world's tiers made these reports, and why it exists."""
+    lines = [f"# sb2bench reports: {world} world" + (f", tier {tier}" if tier else ""), ""]
+    lines += [note.strip(), ""] if note.strip() else []
     if verdicts:
         lines += ["## The paper's claims at this scale", "",
                   "Measured by the DAG, whatever they show. Each claim compares systems scored on the same prompts "

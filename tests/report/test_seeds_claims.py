@@ -1,5 +1,6 @@
 """Training seeds: replicas per seed, tables with the mean and s.d. over seeds, and claims judged on noise."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ from sb2bench.report.claims import check_better, check_claims, check_interior_be
 from sb2bench.report.index import write_top_index, write_world_index
 from sb2bench.report.result_tables import write_result_table
 from sb2bench.report.tables import read_system
+
+ROOT = Path(__file__).resolve().parents[2]
 from sb2bench.plan.runs import expand_seed_replicas, seed_groups
 
 PROTOCOL = {"name": "toy", "version": 2, "prompts": "p", "reference": "r"}
@@ -247,15 +250,18 @@ def test_subset_scores_every_system_on_it_and_pairs_whole_set_claims_on_the_whol
         load_config(path)
 
 
-def test_default_config_pairs_table1_claims_on_the_whole_set():
-    """The default's headline systems (teacher at cfg 4.5, toy turbo) are sampled on the whole set, so the
-    Table 1 claims, which compare only them, pair there; the others on the 500-prompt subset."""
-    from sb2bench.plan.pairing import full_set_systems, whole_set_claim
+def test_full_tier_pairs_table1_claims_on_the_whole_set():
+    """The full tier's headline systems (teacher at cfg 4.5, toy turbo) are sampled on the whole set, so the
+    Table 1 claims, which compare only them, pair there; the others on the 500-prompt subset. The default tier
+    has no whole set."""
+    from sb2bench.plan.pairing import full_set_systems, subset_size, whole_set_claim
 
-    cfg = load_config()
+    cfg = load_config(ROOT / "config" / "toy_full.yaml")
     full = full_set_systems(cfg, {}, {})
     whole = {c["id"] for c in cfg["claims"] if c["kind"] == "better" and whole_set_claim([c["system"], c["than"]], full)}
-    assert whole == {"turbo-sharper", "turbo-less-diverse"}
+    assert whole == {"turbo-sharper", "turbo-less-diverse"} and subset_size(cfg) == 500
+    default = load_config()
+    assert full_set_systems(default, {}, {}) == set() and subset_size(default) is None
 
 
 def test_benchmark_report_sums_stages_and_reads_only_the_listed_jobs(tmp_path):
