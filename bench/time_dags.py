@@ -36,6 +36,16 @@ def commit() -> str:
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if head.returncode == 0 else "unknown"
 
 
+def machine() -> str:
+    """The CPU model and the kernel build: runs on different virtual machines are not comparable."""
+    cpu = "?"
+    info = Path("/proc/cpuinfo")
+    if info.exists():
+        cpu = next((line.split(":", 1)[1].strip() for line in info.read_text().splitlines()
+                    if line.startswith("model name")), "?")
+    return f"{cpu}, {platform.release()}"
+
+
 def _warm_override(folder: str, warm: bool) -> Path:
     """A second config file that sets resources.warm_interpreter (Snakemake merges config files key by key)."""
     path = Path(folder) / f"warm_{'on' if warm else 'off'}.yaml"
@@ -46,6 +56,10 @@ def _warm_override(folder: str, warm: bool) -> Path:
 def time_dag(config: str, cores: int, workdir: str | None = None, warm: bool | None = None) -> dict:
     """Run one DAG from scratch in ``workdir`` (a fresh temporary folder when None) and time it; ``warm``
     overrides the config's resources.warm_interpreter (None: the config's own value)."""
+    from sb2bench.plan.config import load_config
+    from sb2bench.plan.paths import reports_dir
+
+    cfg = load_config(ROOT / "config" / f"{config}.yaml")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1"}
     ran = commit()  # before the run: an in-repo DAG rewrites reports/, which would read as a dirty tree
     with tempfile.TemporaryDirectory() as tmp:
@@ -58,17 +72,15 @@ def time_dag(config: str, cores: int, workdir: str | None = None, warm: bool | N
         wall = time.time() - t0
         found = re.search(r"^total\s+(\d+)", proc.stdout + proc.stderr, re.MULTILINE)
         jobs = int(found.group(1)) if found else None
-        bench = Path(work) / "reports" / "toy" / "benchmarks.md"  # per-stage sums of the jobs' own timings
+        bench = Path(work) / reports_dir(cfg) / "benchmarks.md"  # per-stage sums of the jobs' own timings
         stages = bench.read_text().split("\n\n", 2)[2].split("\n\n")[0] if bench.exists() else None
     if proc.returncode != 0:
         raise RuntimeError(f"{config} DAG failed:\n{proc.stderr[-3000:]}")
-    from sb2bench.plan.config import load_config
-
     if warm is None:
-        warm = load_config(ROOT / "config" / f"{config}.yaml")["resources"]["warm_interpreter"]
+        warm = cfg["resources"]["warm_interpreter"]
     return {"config": f"config/{config}.yaml", "cores": cores, "wall_seconds": round(wall, 1), "jobs": jobs,
             "warm_interpreter": warm, "commit": ran, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "stages_md": stages}
+            "machine": machine(), "stages_md": stages}
 
 
 def main() -> None:
@@ -78,7 +90,10 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "reports" / "bench" / "dag_times"))
     ap.add_argument("--default-in-repo", action="store_true",
                     help="run the default DAG in the repository itself, so its reports land in reports/ "
-                         "(its results/ must not exist yet)")
+                         "(its results/ must not exist yet); the same as --in-repo default")
+    ap.add_argument("--in-repo", nargs="+", default=[],
+                    help="run the first of these configs in the repository itself (e.g. toy_full, whose reports "
+                         "land in reports/toy_full/); results/toy must not exist yet")
     ap.add_argument("--warm", nargs="+", choices=["on", "off", "config"], default=["config"],
                     help="run each DAG with the warm interpreter on, off, or as its config says (default)")
     ap.add_argument("--append", action="store_true",
@@ -88,7 +103,7 @@ def main() -> None:
 
     runs = []
     for c in args.configs:
-        in_repo = args.default_in_repo and c == "default"
+        in_repo = (args.default_in_repo and c == "default") or c in args.in_repo
         stale = [d for d in ("data", "samples", "metrics") if (ROOT / "results" / "toy" / d).exists()]
         if in_repo and stale:
             raise SystemExit(f"results/toy/{{{','.join(stale)}}} exist: remove them so the default DAG runs from scratch")
@@ -110,10 +125,11 @@ def main() -> None:
     write_json(out.with_suffix(".json"), record)
     lines = ["# DAG wall time", "", f"Machine: {record['machine']['platform']}, {os.cpu_count()} CPUs, "
              f"torch {record['machine']['torch']}. Command: `{record['command']}` ({record['created']}).", "",
-             "| config | commit | finished | cores | jobs | warm interpreter | wall time |",
-             "|---|---|---|---|---|---|---|"]
+             "| config | commit | finished | cores | jobs | warm interpreter | wall time | machine (CPU, kernel) |",
+             "|---|---|---|---|---|---|---|---|"]
     lines += [f"| `{r['config']}` | {r.get('commit', '?')} | {r.get('finished', '?')} | {r['cores']} | {r['jobs']} | "
-              f"{'on' if r.get('warm_interpreter') else 'off'} | {r['wall_seconds'] / 60:.1f} min |" for r in runs]
+              f"{'on' if r.get('warm_interpreter') else 'off'} | {r['wall_seconds'] / 60:.1f} min | "
+              f"{r.get('machine', '? (not recorded)')} |" for r in runs]
     for r in runs:
         if r.get("stages_md"):
             lines += ["", f"Where the time of `{r['config']}` ({r.get('commit', '?')}, warm interpreter "
