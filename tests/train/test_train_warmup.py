@@ -201,13 +201,13 @@ def test_a_multi_process_run_refuses_a_shared_warmup(tiny_pipeline_dir, tmp_path
 
 
 def test_the_dag_shares_warmups_between_runs_that_differ_only_after_it():
-    """The default config's runs: one warm-up per key, only one-process runs, switchable."""
+    """The full tier's runs (seed replicas included): one warm-up per key, only one-process runs, switchable."""
     import copy
 
     from sb2bench.plan.config import load_config
     from sb2bench.plan.runs import lora_warmups
 
-    cfg = load_config(ROOT / "config" / "default.yaml")
+    cfg = load_config(ROOT / "config" / "toy_full.yaml")
     groups = lora_warmups(cfg, "results/toy", 0)
     by_run = {name: key for key, names in groups.items() for name in names}
     assert set(by_run) == {r["name"] for r in cfg["training"]["runs"]}  # every run warms up (50 steps)
@@ -223,12 +223,20 @@ def test_the_dag_shares_warmups_between_runs_that_differ_only_after_it():
 
 def test_the_default_dag_plans_fewer_warmups_than_runs(tmp_path):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-p", "--cores", "2", "-s", str(ROOT / "Snakefile"),
-                           "--directory", str(tmp_path)], capture_output=True, text=True, env=env, timeout=300)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-3000:]
-    count = {rule: int(re.search(rf"^{rule}\s+(\d+)$", out, re.M).group(1)) for rule in ("lora_warmup", "train_run")}
-    assert count == {"lora_warmup": 9, "train_run": 19}, count
+    def plan(*configfile: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-p", "--cores", "2", "-s",
+                               str(ROOT / "Snakefile"), "--directory", str(tmp_path), *configfile],
+                              capture_output=True, text=True, env=env, timeout=300)
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+        return proc.stdout + proc.stderr
+
+    def count(out: str) -> dict:
+        return {rule: int(re.search(rf"^{rule}\s+(\d+)$", out, re.M).group(1)) for rule in ("lora_warmup", "train_run")}
+
+    # the full tier trains the seed replicas too (config/toy_full.yaml over the default)
+    assert count(plan("--configfile", str(ROOT / "config" / "toy_full.yaml"))) == {"lora_warmup": 9, "train_run": 19}
+    out = plan()
+    assert count(out) == {"lora_warmup": 5, "train_run": 13}, count(out)
     commands = {m.group(2): m.group(1) for m in re.finditer(r"sb2bench train --config '(\{.*?\})' --out results/toy/runs/(\S+)", out)}
     shared = {name: json.loads(c).get("lora_warmup_from") for name, c in commands.items()}
     assert shared["turbo-init"] == shared["model-a-reg"] != shared["model-b"] and shared["turbo-init"].startswith(
