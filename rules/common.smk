@@ -579,7 +579,11 @@ def figure_entries():
 
 
 def timing_outputs():
-    return [f"{REPORTS}/timing.md"] if TIMING["enabled"] and TIMING["systems"] else []
+    """The timing table and its per-system results: the results are listed as targets too, so a clone, which
+    holds the committed table but no results, times this machine instead of keeping the committed table."""
+    if not (TIMING["enabled"] and TIMING["systems"]):
+        return []
+    return [f"{REPORTS}/timing.md"] + [f"{RESULTS}/timing/{s['system']}.json" for s in TIMING["systems"]]
 
 
 def timing_systems_json():

@@ -1,5 +1,7 @@
 """SBv2 Table 8 timing protocol on the tiny pipeline: the record, the table, the config checks."""
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -47,3 +49,22 @@ def test_timing_config_names_configured_systems(tmp_path):
     bad.write_text("timing: {enabled: true, systems: [{system: teacher-cfg4.5, paper_row: nope}]}\n")
     with pytest.raises(ConfigError, match="paper_row"):
         load_config(bad)
+
+
+def test_a_clone_with_the_committed_timing_table_times_its_own_machine(tmp_path):
+    """reports/toy/timing.md is committed; its per-system results are not: the DAG must time this machine
+    again instead of treating the committed table as up to date."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "reports" / "toy").mkdir(parents=True)
+    shutil.copy(root / "reports" / "toy" / "timing.md", tmp_path / "reports" / "toy" / "timing.md")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2", "-s", str(root / "Snakefile"),
+                           "--directory", str(tmp_path)], capture_output=True, text=True, env=env, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert re.search(r"^timing_system\s+2$", out, re.M) and re.search(r"^timing_report\s+1$", out, re.M), out[-3000:]
