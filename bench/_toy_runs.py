@@ -4,6 +4,7 @@ project's own stack (sampling.generate_shard, evaluate.evaluate, metrics.attribu
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import sys
 import tempfile
@@ -16,7 +17,9 @@ from sb2bench.models import zoo
 from sb2bench._infra.atomic import atomic_file, write_json
 from sb2bench._infra.provenance import record
 from sb2bench.plan.config import load_config
-from sb2bench.evaluate.score import evaluate
+from sb2bench.evaluate.score import cached_features, evaluate
+from sb2bench.evaluate.metrics.features import load_feature_net
+from sb2bench._infra.hashing import sha256_tree
 from sb2bench.report.claims import check_better
 from sb2bench.data.prompts import read_prompts, write_prompts
 from sb2bench.plan.runs import resolve_run
@@ -26,6 +29,19 @@ from sb2bench.toyworld.prompt_sets import training_prompts, write_eval_set
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {"feature_net": "toy:inception-toy", "clip": "toy:clip-toy"}
 METRICS = ("fid", "precision", "recall", "clip_score", "attribute_accuracy")
+
+
+FEATURE_NET = "toy:inception-toy"
+
+
+@functools.cache
+def _feature_net():
+    return load_feature_net(FEATURE_NET, "cpu")
+
+
+def toy_features(folder: Path, cache: Path):
+    """The toy Inception's features of an image folder, cached under ``cache`` by the folder's content hash."""
+    return cached_features(folder, sha256_tree(folder), zoo.describe(FEATURE_NET), _feature_net, cache)
 
 
 def default_config() -> dict:

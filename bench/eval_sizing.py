@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import functools
 import math
 import platform
 import sys
@@ -27,21 +26,17 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from sb2bench.models import zoo  # noqa: E402
+import _toy_runs as toy  # noqa: E402
+
 from sb2bench._infra.atomic import atomic_file, write_json  # noqa: E402
-from sb2bench.evaluate.score import cached_features  # noqa: E402
-from sb2bench._infra.hashing import sha256_tree  # noqa: E402
 from sb2bench.evaluate.metrics import bootstrap as bs  # noqa: E402
-from sb2bench.evaluate.metrics.features import load_feature_net  # noqa: E402
 from sb2bench.evaluate.metrics.fid import feature_stats  # noqa: E402
 from sb2bench._infra.provenance import package_versions  # noqa: E402
 
 
 def features(folder: Path, cache: Path) -> tuple[np.ndarray, float]:
-    spec = "toy:inception-toy"
-    net = functools.cache(lambda: load_feature_net(spec, "cpu"))
     t0 = time.perf_counter()
-    f = cached_features(folder, sha256_tree(folder), zoo.describe(spec), net, cache)
+    f = toy.toy_features(folder, cache)
     return f, time.perf_counter() - t0
 
 

@@ -16,7 +16,6 @@ the number of distinct attribute combinations among the n prompts: reports/bench
 from __future__ import annotations
 
 import argparse
-import functools
 import hashlib
 import json
 import platform
@@ -31,20 +30,17 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+import _toy_runs as toy  # noqa: E402
+
 from sb2bench._infra.atomic import atomic_dir, atomic_file, write_json  # noqa: E402
-from sb2bench._infra.hashing import sha256_tree  # noqa: E402
 from sb2bench._infra.provenance import package_versions  # noqa: E402
 from sb2bench.data.prompts import read_prompts  # noqa: E402
 from sb2bench.evaluate.metrics.bootstrap import precision_recall_indicators  # noqa: E402
-from sb2bench.evaluate.metrics.features import load_feature_net  # noqa: E402
 from sb2bench.evaluate.metrics.fid import fid_from_features  # noqa: E402
 from sb2bench.evaluate.metrics.precision_recall import kth_neighbour_radii  # noqa: E402
-from sb2bench.evaluate.score import cached_features  # noqa: E402
-from sb2bench.models import zoo  # noqa: E402
 from sb2bench.toyworld import world  # noqa: E402
 
 IDEAL_STREAM = 9_000  # + --ideal-seed: apart from the training (1000 + s) and evaluation (2000 + s) streams
-FEATURE_NET = "toy:inception-toy"
 IDEAL = "ideal generator"
 
 
@@ -64,11 +60,6 @@ def ideal_renders(prompts: list[dict], seed: int, out: Path) -> Path:
             Image.fromarray(world.to_uint8(world.render(scene))).save(tmp / f"{row['index']:06d}.png")
         (tmp / "done.json").write_text(json.dumps(key))
     return out
-
-
-def features(folder: Path, cache: Path) -> np.ndarray:
-    net = functools.cache(lambda: load_feature_net(FEATURE_NET, "cpu"))
-    return cached_features(folder, sha256_tree(folder), zoo.describe(FEATURE_NET), net, cache)
 
 
 def scores(ref: np.ndarray, gen: np.ndarray, k: int) -> dict:
@@ -118,9 +109,9 @@ def main() -> None:
         sys.exit(f"--sizes {too_big}: above the {len(prompts)} prompts or the images of {n_images}; "
                  f"sample those systems on the whole set (evaluation.subset.full_systems)")
     cache = a.work / "features"
-    feats = {"reference": features(a.results / "data" / "eval" / "reference", cache)}
-    feats[IDEAL] = features(ideal_renders(prompts, a.ideal_seed, a.work / "ideal"), cache)
-    feats.update({name: features(f, cache) for name, f in folders.items()})
+    feats = {"reference": toy.toy_features(a.results / "data" / "eval" / "reference", cache)}
+    feats[IDEAL] = toy.toy_features(ideal_renders(prompts, a.ideal_seed, a.work / "ideal"), cache)
+    feats.update({name: toy.toy_features(f, cache) for name, f in folders.items()})
     by_size = {}
     for n in sorted(a.sizes):
         ref = feats["reference"][:n]
@@ -130,7 +121,7 @@ def main() -> None:
                            "systems": {name: scores(ref, feats[name][:n], a.k) for name in [IDEAL, *a.systems]}}
         print(n, json.dumps(by_size[str(n)]), flush=True)
     rec = {"k": a.k, "sizes": sorted(a.sizes), "systems": a.systems, "by_size": by_size,
-           "ideal_stream": IDEAL_STREAM + a.ideal_seed, "feature_net": FEATURE_NET, "argv": sys.argv,
+           "ideal_stream": IDEAL_STREAM + a.ideal_seed, "feature_net": toy.FEATURE_NET, "argv": sys.argv,
            "machine": platform.platform(), "versions": package_versions(), "seconds": round(time.time() - t0, 1)}
     write_json(a.out.with_suffix(".json"), rec)
     with atomic_file(a.out.with_suffix(".md")) as f:

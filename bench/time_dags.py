@@ -92,8 +92,8 @@ def main() -> None:
                     help="run the default DAG in the repository itself, so its reports land in reports/ "
                          "(its results/ must not exist yet); the same as --in-repo default")
     ap.add_argument("--in-repo", nargs="+", default=[],
-                    help="run the first of these configs in the repository itself (e.g. toy_full, whose reports "
-                         "land in reports/toy_full/); results/toy must not exist yet")
+                    help="run these configs in the repository itself (e.g. toy_full, whose reports land in "
+                         "reports/toy_full/); results/toy must not exist yet, so list one per invocation")
     ap.add_argument("--warm", nargs="+", choices=["on", "off", "config"], default=["config"],
                     help="run each DAG with the warm interpreter on, off, or as its config says (default)")
     ap.add_argument("--append", action="store_true",
@@ -106,7 +106,7 @@ def main() -> None:
         in_repo = (args.default_in_repo and c == "default") or c in args.in_repo
         stale = [d for d in ("data", "samples", "metrics") if (ROOT / "results" / "toy" / d).exists()]
         if in_repo and stale:
-            raise SystemExit(f"results/toy/{{{','.join(stale)}}} exist: remove them so the default DAG runs from scratch")
+            raise SystemExit(f"results/toy/{{{','.join(stale)}}} exist: remove them so the {c} DAG runs from scratch")
         for w in args.warm:
             runs.append(time_dag(c, args.cores, str(ROOT) if in_repo else None,
                                  {"on": True, "off": False, "config": None}[w]))
