@@ -128,7 +128,7 @@ def _with_runs(tmp_path, runs, defaults=None):
 def test_runs_become_systems_with_their_init_pipeline(tmp_path):
     from sb2bench.plan.runs import resolve_run, run_system
 
-    cfg = _with_runs(tmp_path, [{"name": "sb", "init": "teacher"},
+    cfg = _with_runs(tmp_path, [{"name": "sb", "init": "teacher", "config": {"ema_decay": None}},  # no EMA: its unet
                                 {"name": "b", "init": "run:sb", "config": {"scheme": "lora", "ema_decay": 0.99}}])
     sb, b = cfg["training"]["runs"]
     assert run_system(cfg, sb, "results/toy")["pipeline"] == "toy:sd-toy"
