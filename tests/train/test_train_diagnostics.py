@@ -125,5 +125,6 @@ def test_toy_defaults_use_one_vsd_form():
         cfg = TrainConfig.from_dict({**base, **run_keys})
         assert cfg.lora_cfg == cfg.teacher_cfg and cfg.lora_loss_weighting == "alpha_bar"
         assert cfg.diagnostics_every > 0
-    for key in ("lora_cfg", "student_lora_lr", "lora_updates_per_step", "lora_warmup_steps", "student_lr"):
+    for key in ("lora_cfg", "student_lora_lr", "lora_updates_per_step", "lora_warmup_steps", "student_lr",
+                "ema_decay"):
         assert defaults[key] == TOY_OVERRIDES[key], key
