@@ -40,8 +40,8 @@ COLUMNS = ("system", "init", "step", "train_seconds", *toy.METRICS,
 
 def probe(init: str, steps: int, every: int, work: Path, score_only: bool, overrides: dict) -> list[dict]:
     name = RUNS[init]
-    cfg = toy.resolved_run(name, work, max_steps=steps, checkpoint_every=every, checkpoint_total_limit=None,
-                           seed=0, **overrides)
+    cfg = toy.resolved_run(name, work, **{"max_steps": steps, "checkpoint_every": every,
+                                          "checkpoint_total_limit": None, "seed": 0, **overrides})
     if cfg.get("scheme", "full") != "full":
         raise SystemExit(f"run {name!r} is a LoRA run; this probe exports full-student checkpoints")
     out = work / "runs" / f"{name}-{steps}"
@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", default="/tmp/sb2bench_convergence")
     ap.add_argument("--score-only", action="store_true", help="score the checkpoints that exist, train nothing")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                    help="run-key overrides (YAML values) for a recipe variant; use a --work and --out of its own")
+                    help="run-key overrides (YAML values) for a recipe variant or a training seed (seed=2; default "
+                         "0); use a --work and --out of its own")
     ap.add_argument("--out", default=str(OUT), help="folder of convergence.csv and fig_convergence.*")
     a = ap.parse_args(argv)
     overrides = {}
