@@ -301,7 +301,8 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
 # student gets its own lr (its B starts at 0; at 5e-6 toy Model B ended at its init: reports/bench/lora_student.md).
 # A full student's lr is 2e-6 with an EMA student: at 5e-6 it swung by 30-50 FID (docs/recipe.md, "Convergence").
 TOY_OVERRIDES: dict[str, Any] = {
-    "batch_size": 32, "student_lr": 2e-6, "ema_decay": 0.95, "lora_cfg": 4.5, "lora_updates_per_step": 1, "lora_warmup_steps": 100,
+    "batch_size": 32, "student_lr": 2e-6, "ema_decay": 0.95, "lora_cfg": 4.5, "lora_updates_per_step": 1,
+    "lora_warmup_steps": 100,
     "lora_rank": 8, "lora_alpha": 16.0, "student_lora_rank": 16, "student_lora_alpha": 32.0, "student_lora_lr": 2e-4,
     "threads": 1, "checkpoint_every": 100, "log_every": 10, "diagnostics_every": 25,
 }
