@@ -17,6 +17,11 @@ Issue 12's signature: precision ≥ the teacher's at cfg 4.5, recall ≤ its rec
 
   python bench/turbo_signature.py [--noise-scales 0.6 0.8] [--work /tmp/sb2bench_turbo_signature] [--threads 1]
   python bench/turbo_signature.py --noise-scales --adversarial steps=300 weight=1 [--pairs 1024]
+  python bench/turbo_signature.py --noise-scales 1 --set steps=1500 lr=3.0e-4 [teacher_cfg=7.5]
+  python bench/turbo_signature.py --noise-scales 1 --set ... --adversarial steps=1000 --adversarial-from-candidate
+
+``--set KEY=VALUE ...`` overrides the regression's parameters (the keys of toy.training.turbo) for the
+noise-scale candidates; their rows and cached weights are keyed by the parameters, so each setting is its own row.
 
 Writes reports/bench/turbo_signature.{json,md} (rows merged over invocations, keyed by system).
 """
@@ -29,6 +34,7 @@ import time
 from pathlib import Path
 
 import _toy_runs as toy
+import numpy as np
 import torch
 
 from sb2bench._infra.atomic import atomic_file, write_json
@@ -47,13 +53,16 @@ TEACHER = SystemSpec(name="teacher-cfg4.5", pipeline="toy:sd-toy", steps=25, cfg
 
 def candidate(scale: float, params: dict, work: Path) -> tuple[SystemSpec, float | None]:
     """Train (once) the turbo regressed onto the teacher's samples from ``scale`` · z; its one-step system and
-    training seconds (kept beside the weights, so that a rerun on the cached candidate reports them again)."""
-    folder = work / f"turbo-scale{scale:g}"
+    training seconds (kept beside the weights, so that a rerun on the cached candidate reports them again). The
+    cache is keyed by the teacher's weights, the parameters and the scale, never by a name alone."""
+    teacher = zoo.toy_hub_dir() / "sd-toy"
+    key = sha256_json({"teacher": sha256_tree(teacher), "params": params, "scale": scale})[:12]
+    folder = work / f"turbo-scale{scale:g}-{key}"
     if not (folder / "unet" / "config.json").exists():
         t0 = time.time()
-        train_turbo(folder, zoo.toy_hub_dir() / "sd-toy", params, noise_scale=scale)
+        train_turbo(folder, teacher, params, noise_scale=scale)
         _write_seconds(folder, time.time() - t0)
-    return SystemSpec(name=f"turbo-scale{scale:g}", pipeline="toy:sd-toy-turbo", kind="onestep", unet=str(folder),
+    return SystemSpec(name=folder.name, pipeline="toy:sd-toy-turbo", kind="onestep", unet=str(folder),
                       unet_subfolder="unet", steps=1, cfg=1.0, scheduler="ddpm"), _read_seconds(folder)
 
 
@@ -66,14 +75,17 @@ def _read_seconds(folder: Path) -> float | None:
     return json.loads(path.read_text())["train_seconds"] if path.exists() else None
 
 
-def adversarial_candidate(settings: dict, params: dict, n_pairs: int, work: Path) -> tuple[SystemSpec, str, dict]:
-    """Train (once) the shipped turbo through the adversarial phase with ``settings``; its one-step system. The
-    pairs and the candidate are cached under keys of their content (the teacher's and the turbo's weights, the pair
-    parameters, the settings), so a retrained hub or a changed recipe never reuses them."""
+def adversarial_candidate(settings: dict, params: dict, n_pairs: int, work: Path,
+                          init: Path | None = None) -> tuple[SystemSpec, str, dict]:
+    """Train (once) the shipped turbo (or the candidate folder ``init``) through the adversarial phase with
+    ``settings``; its one-step system. The pairs and the candidate are cached under keys of their content (the
+    teacher's and the starting turbo's weights, the pair parameters, the settings), so a retrained hub or a changed
+    recipe never reuses them."""
     hub = zoo.toy_hub_dir()
     pair_params = {**params, "n_pairs": n_pairs}
     pair_key = sha256_json({"teacher": sha256_tree(hub / "sd-toy"), "params": pair_params})[:12]
-    key = sha256_json({"pairs": pair_key, "turbo": sha256_tree(hub / "sd-toy-turbo"), "settings": settings})[:12]
+    start = hub / "sd-toy-turbo" if init is None else init / "unet"
+    key = sha256_json({"pairs": pair_key, "turbo": sha256_tree(start), "settings": settings})[:12]
     tag = f"turbo-adv-{key}"
     folder = work / tag
     extra: dict = {"adversarial": settings, "n_pairs": n_pairs, "cache_key": key}
@@ -87,7 +99,8 @@ def adversarial_candidate(settings: dict, params: dict, n_pairs: int, work: Path
             with atomic_file(pair_file, "wb") as f:
                 torch.save((z, x0, captions), f)
         system = load_system(SystemSpec(name="turbo", pipeline="toy:sd-toy-turbo", kind="onestep",
-                                        seed=params["seed"]))
+                                        seed=params["seed"], unet=None if init is None else str(init),
+                                        unet_subfolder="unet"))
         with torch.no_grad():
             cond = torch.cat([encode_prompts(system, captions[i:i + 512]) for i in range(0, len(captions), 512)])
         student = system.unet.train().requires_grad_(True)
@@ -114,6 +127,17 @@ def adversarial_settings(pairs: list[str]) -> dict:
     return config["toy"]["training"]["turbo"]["adversarial"]
 
 
+def regression_params(items: list[str]) -> dict:
+    """toy.training.turbo of config/default.yaml with KEY=VALUE overrides, validated by its schema."""
+    params = dict(toy.default_config()["toy"]["training"]["turbo"])
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in params:
+            raise SystemExit(f"--set {item!r}: expected KEY=VALUE with KEY one of {sorted(params)}, e.g. steps=1500")
+        params[key] = json.loads(value)
+    return validate_config({"toy": {"training": {"turbo": params}}})["toy"]["training"]["turbo"]
+
+
 def teacher_at_scale(scale: float, work: Path) -> dict:
     """The teacher (25 steps, cfg 4.5) from the evaluation noise times ``scale``: the candidate's target."""
     original = generate.initial_noise
@@ -129,10 +153,26 @@ def paired(work: Path, tag: str) -> dict:
     """The system against the teacher and (a candidate) against the shipped turbo, paired over the same prompts
     and noise."""
     boot = toy.default_config()["evaluation"]["bootstrap"]
-    out = {"vs teacher": toy.paired_gains(work, tag, "teacher-cfg4.5", ("precision", "recall"), boot)}
+    out = {"vs teacher": toy.paired_gains(work, tag, "teacher-cfg4.5", ("precision", "recall"), boot),
+           "precision misses": precision_misses(work, tag)}
     if tag != "turbo":
         out["vs shipped turbo"] = toy.paired_gains(work, tag, "turbo", ("precision", "recall", "fid"), boot)
     return out
+
+
+def precision_misses(work: Path, tag: str, than_tag: str = "teacher-cfg4.5") -> dict:
+    """Where ``tag`` loses precision to the teacher: images (same prompt, same noise) inside the real manifold for
+    the teacher but outside it for ``tag``, and ``tag``'s attribute accuracy on those images against the rest, so
+    that a reader can tell attribute mistakes from off-manifold renders of the right attributes."""
+    a, b = (np.load(work / "eval" / t / "per_image.npz") for t in (tag, than_tag))
+    if not np.array_equal(a["prompt_index"], b["prompt_index"]):
+        raise ValueError(f"{tag} and {than_tag} were not scored on the same prompts in the same order")
+    lost = (b["value_precision"] == 1) & (a["value_precision"] == 0)
+    gained = (b["value_precision"] == 0) & (a["value_precision"] == 1)
+    accuracy = a["value_attribute_accuracy"]
+    return {"lost": int(lost.sum()), "gained": int(gained.sum()),
+            "attribute_accuracy_lost": float(accuracy[lost].mean()) if lost.any() else None,
+            "attribute_accuracy_kept": float(accuracy[~lost].mean())}
 
 
 def signature(m: dict, teacher: dict) -> dict:
@@ -146,7 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--noise-scales", nargs="*", type=float, default=[0.6, 0.8])
     ap.add_argument("--adversarial", nargs="+", metavar="KEY=VALUE",
                     help="also train an adversarial candidate with these toy.training.turbo.adversarial settings")
+    ap.add_argument("--adversarial-from-candidate", action="store_true",
+                    help="start the adversarial phase from this invocation's regression candidate (one noise "
+                         "scale, with --set) instead of the shipped turbo; its anchor pairs use the --set parameters")
     ap.add_argument("--pairs", type=int, default=1024, help="teacher pairs anchoring the adversarial candidate")
+    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="override the regression's toy.training.turbo parameters for the noise-scale candidates")
     ap.add_argument("--work", default="/tmp/sb2bench_turbo_signature")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--skip-target", action="store_true", help="do not score the teacher from the scaled noise")
@@ -154,29 +199,38 @@ def main(argv: list[str] | None = None) -> int:
     if any(not 0 < s <= 1 for s in a.noise_scales):
         ap.error(f"--noise-scales {a.noise_scales}: each must be in (0, 1]")
     settings = adversarial_settings(a.adversarial) if a.adversarial else None
+    if a.adversarial_from_candidate and (settings is None or len(a.noise_scales) != 1):
+        ap.error("--adversarial-from-candidate needs --adversarial and exactly one --noise-scales value")
     torch.set_num_threads(a.threads)
     work = Path(a.work)
     params = toy.default_config()["toy"]["training"]["turbo"]
+    regression = regression_params(a.set)
+    suffix = f" ({', '.join(a.set)})" if a.set else ""
     rows = {"teacher, 25 steps, cfg 4.5": {"metrics": toy.score(TEACHER, work, "teacher-cfg4.5")},
             "toy turbo (shipped, scale 1)": {"metrics": toy.score(
                 SystemSpec(name="turbo", pipeline="toy:sd-toy-turbo", kind="onestep"), work, "turbo")}}
     teacher = rows["teacher, 25 steps, cfg 4.5"]["metrics"]
+    start = None
     for scale in a.noise_scales:
         if not a.skip_target:
             rows[f"teacher from {scale:g} · z (target)"] = {"metrics": teacher_at_scale(scale, work),
                                                            "noise_scale": scale}
-        spec, seconds = candidate(scale, params, work)
+        spec, seconds = candidate(scale, regression, work)
+        start = (Path(spec.unet), f"turbo regressed on {scale:g} · z{suffix}")
         m = toy.score(spec, work, spec.name)
-        rows[f"turbo regressed on {scale:g} · z"] = {"metrics": m, "noise_scale": scale, "train_seconds": seconds,
-                                                    "signature": signature(m, teacher), "params": params,
-                                                    "paired": paired(work, spec.name)}
+        rows[f"turbo regressed on {scale:g} · z{suffix}"] = {
+            "metrics": m, "noise_scale": scale, "train_seconds": seconds, "signature": signature(m, teacher),
+            "params": regression, "paired": paired(work, spec.name)}
         print(scale, {k: round(v, 4) for k, v in m.items() if isinstance(v, float)}, flush=True)
         _save(rows)
     if settings is not None:
-        spec, tag, extra = adversarial_candidate(settings, params, a.pairs, work)
+        init, origin = start if a.adversarial_from_candidate else (None, "")
+        spec, tag, extra = adversarial_candidate(settings, regression if init else params, a.pairs, work, init)
         m = toy.score(spec, work, tag)
-        rows[f"turbo + adversarial ({', '.join(a.adversarial)}; {a.pairs} pairs)"] = {
-            "metrics": m, "signature": signature(m, teacher), "params": params, "paired": paired(work, tag), **extra}
+        origin = f"; from the {origin}" if origin else ""
+        rows[f"turbo + adversarial ({', '.join(a.adversarial)}; {a.pairs} pairs{origin})"] = {
+            "metrics": m, "signature": signature(m, teacher), "params": regression if init else params,
+            "paired": paired(work, tag), **extra}
         print(tag, {k: round(v, 4) for k, v in m.items() if isinstance(v, float)}, flush=True)
         _save(rows)
     shipped = rows["toy turbo (shipped, scale 1)"]
@@ -198,23 +252,34 @@ def _write_md(rows: dict) -> None:
              f"({teacher['recall'] - 0.10:.3f}), FID above its {teacher['fid']:.2f}. Written by "
              "`bench/turbo_signature.py`; parameters and command lines in the JSON beside this file.", "",
              "| system | FID ↓ | precision | recall | CLIP | attribute acc. | train s | signature | "
-             "precision − shipped turbo | precision − teacher | recall − teacher |",
-             "|---|---:|---:|---:|---:|---:|---:|---|---|---|---|"]
+             "precision − shipped turbo | precision − teacher | recall − teacher | precision lost / gained "
+             "vs teacher (attr. acc. on lost · rest) |",
+             "|---|---:|---:|---:|---:|---:|---:|---|---|---|---|---|"]
     for name, r in rows.items():
         m, sig = r["metrics"], r.get("signature")
         verdict = "–" if sig is None else ("met" if all(sig.values()) else
                                            "missed: " + ", ".join(k for k, ok in sig.items() if not ok))
         secs = r.get("train_seconds")
         p = r.get("paired")
-        gains = ["–"] * 3 if p is None else [_gain(p.get("vs shipped turbo"), "precision"),
-                                             _gain(p["vs teacher"], "precision"), _gain(p["vs teacher"], "recall")]
+        gains = ["–"] * 4 if p is None else [_gain(p.get("vs shipped turbo"), "precision"),
+                                             _gain(p["vs teacher"], "precision"), _gain(p["vs teacher"], "recall"),
+                                             _misses(p.get("precision misses"))]
         lines.append(f"| {name} | {m['fid']:.2f} | {m['precision']:.3f} | {m['recall']:.3f} | {m['clip_score']:.4f} | "
                      f"{m['attribute_accuracy']:.3f} | {'–' if secs is None else f'{secs:.0f}'} | {verdict} | "
                      + " | ".join(gains) + " |")
     lines += ["", "Paired columns: the candidate minus the other system on the same prompts and noise, with the 95 % "
               "basic bootstrap interval over images and the claims' verdict (holds: the candidate is higher; "
-              "evaluation.bootstrap of config/default.yaml)."]
+              "evaluation.bootstrap of config/default.yaml). Precision lost / gained: images whose prompt and noise the "
+              "teacher renders inside the real manifold (k-NN precision) and the candidate outside it, and the reverse; "
+              "the candidate's attribute accuracy on the lost images and on the rest."]
     toy.write_md_with_notes(REPORT, lines)
+
+
+def _misses(m: dict | None) -> str:
+    if m is None:
+        return "–"
+    lost = "–" if m["attribute_accuracy_lost"] is None else f"{m['attribute_accuracy_lost']:.3f}"
+    return f"{m['lost']} / {m['gained']} ({lost} · {m['attribute_accuracy_kept']:.3f})"
 
 
 def _gain(p: dict | None, metric: str) -> str:

@@ -1,0 +1,37 @@
+"""bench/turbo_signature.py's helpers: regression overrides are validated against the schema, and the precision
+breakdown counts the images the candidate loses (and gains) against the teacher, pairing by prompt."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.append(str(ROOT / "bench"))  # the bench scripts import their helper _toy_runs by name
+import turbo_signature  # noqa: E402
+
+
+def test_regression_overrides_are_validated():
+    params = turbo_signature.regression_params(["steps=1500", "lr=3.0e-4", "teacher_cfg=7.5"])
+    assert (params["steps"], params["lr"], params["teacher_cfg"]) == (1500, 3.0e-4, 7.5)
+    with pytest.raises(SystemExit, match="stepz"):
+        turbo_signature.regression_params(["stepz=3"])
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        turbo_signature.regression_params(["steps"])
+
+
+def _per_image(folder: Path, precision: list[int], accuracy: list[float], order: list[int]) -> None:
+    folder.mkdir(parents=True)
+    np.savez(folder / "per_image.npz", prompt_index=np.array(order), value_precision=np.array(precision),
+             value_attribute_accuracy=np.array(accuracy))
+
+
+def test_precision_misses_counts_lost_and_gained(tmp_path):
+    _per_image(tmp_path / "eval" / "teacher-cfg4.5", [1, 1, 1, 0], [1.0, 1.0, 1.0, 1.0], [0, 1, 2, 3])
+    _per_image(tmp_path / "eval" / "cand", [1, 0, 0, 1], [1.0, 0.5, 0.0, 1.0], [0, 1, 2, 3])
+    m = turbo_signature.precision_misses(tmp_path, "cand")
+    assert (m["lost"], m["gained"]) == (2, 1)
+    assert m["attribute_accuracy_lost"] == pytest.approx(0.25) and m["attribute_accuracy_kept"] == pytest.approx(1.0)
+    _per_image(tmp_path / "eval" / "shuffled", [1, 0, 0, 1], [1.0, 0.5, 0.0, 1.0], [1, 0, 2, 3])
+    with pytest.raises(ValueError, match="same prompts"):
+        turbo_signature.precision_misses(tmp_path, "shuffled")
