@@ -117,24 +117,30 @@ def adversarial_candidate(settings: dict, params: dict, n_pairs: int, work: Path
 
 def adversarial_settings(pairs: list[str]) -> dict:
     """KEY=VALUE pairs validated (and completed with the defaults) by the schema of toy.training.turbo.adversarial."""
-    settings = {}
-    for item in pairs:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--adversarial {item!r}: expected KEY=VALUE, e.g. steps=300")
-        settings[key] = json.loads(value)
+    settings = _key_values("--adversarial", pairs, "steps=300")
     config = validate_config({"toy": {"training": {"turbo": {"adversarial": settings}}}})
     return config["toy"]["training"]["turbo"]["adversarial"]
 
 
-def regression_params(items: list[str]) -> dict:
-    """toy.training.turbo of config/default.yaml with KEY=VALUE overrides, validated by its schema."""
-    params = dict(toy.default_config()["toy"]["training"]["turbo"])
+def _key_values(flag: str, items: list[str], example: str) -> dict:
+    """KEY=VALUE command-line items as a dict, each value read as JSON (numbers, booleans, strings in quotes)."""
+    out = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or key not in params:
-            raise SystemExit(f"--set {item!r}: expected KEY=VALUE with KEY one of {sorted(params)}, e.g. steps=1500")
-        params[key] = json.loads(value)
+        if not sep:
+            raise SystemExit(f"{flag} {item!r}: expected KEY=VALUE, e.g. {example}")
+        out[key] = json.loads(value)
+    return out
+
+
+def regression_params(items: list[str]) -> dict:
+    """toy.training.turbo of config/default.yaml with KEY=VALUE overrides, validated by its schema."""
+    params = toy.default_config()["toy"]["training"]["turbo"]
+    overrides = _key_values("--set", items, "steps=1500")
+    unknown = sorted(set(overrides) - set(params))
+    if unknown:
+        raise SystemExit(f"--set {', '.join(unknown)}: not a key of toy.training.turbo; choose from {sorted(params)}")
+    params = {**params, **overrides}
     return validate_config({"toy": {"training": {"turbo": params}}})["toy"]["training"]["turbo"]
 
 
