@@ -9,6 +9,10 @@ under protocol `toy` (bench/_toy_runs.py), as are the inits (step 0), the teache
 
   python bench/convergence.py [--inits teacher turbo] [--steps 200] [--every 50] [--work /tmp/convergence]
 
+``--init-unet FOLDER`` starts Turbo-init VSD from another one-step UNet (a folder with ``unet/``, e.g. a
+bench/turbo_signature.py candidate) instead of the hub's turbo: its step-0 row and the paired gains are then
+that UNet's, and every cache name carries a key of its weights.
+
 Writes reports/toy/convergence.csv (one row per init and step, reference rows with step empty; each checkpoint's
 FID and recall gain over its init with the claims' paired bootstrap interval and verdict) and
 reports/toy/fig_convergence.{png,svg}; rows of earlier invocations for other inits are kept.
@@ -26,6 +30,7 @@ import torch
 import yaml
 
 from sb2bench._infra.atomic import atomic_file
+from sb2bench._infra.hashing import sha256_tree
 from sb2bench.report.figures import save_figure
 from sb2bench.sample.generate import SystemSpec
 from sb2bench.train import run
@@ -38,32 +43,41 @@ COLUMNS = ("system", "init", "step", "train_seconds", *toy.METRICS,
            *(f"{m}_{k}" for m in PAIRED for k in ("gain", "gain_low", "gain_high", "verdict")))
 
 
-def probe(init: str, steps: int, every: int, work: Path, score_only: bool, overrides: dict) -> list[dict]:
+def probe(init: str, steps: int, every: int, work: Path, score_only: bool, overrides: dict,
+          init_unet: Path | None = None) -> list[dict]:
     name = RUNS[init]
+    init_spec = SystemSpec(name=f"{init}-init", pipeline=INIT_PIPELINES[init], kind="onestep")
+    init_tag, run_tag, label = f"{init}-init", f"{name}-{steps}", name
+    if init_unet is not None:  # another one-step UNet as the init: caches keyed by its weights
+        key = sha256_tree(init_unet / "unet")[:12]
+        overrides = {**overrides, "student_init": str(init_unet), "student_init_subfolder": "unet"}
+        init_spec = SystemSpec(name=f"{init}-init-{key}", pipeline=INIT_PIPELINES[init], kind="onestep",
+                               unet=str(init_unet), unet_subfolder="unet", steps=1, cfg=1.0, scheduler="ddpm")
+        init_tag, run_tag = f"{init}-init-{key}", f"{name}-{steps}-from-{key}"
+        label = f"{name} from {init_unet.name}"
     cfg = toy.resolved_run(name, work, **{"max_steps": steps, "checkpoint_every": every,
                                           "checkpoint_total_limit": None, "seed": 0, **overrides})
     if cfg.get("scheme", "full") != "full":
         raise SystemExit(f"run {name!r} is a LoRA run; this probe exports full-student checkpoints")
-    out = work / "runs" / f"{name}-{steps}"
+    out = work / "runs" / run_tag
     boot = toy.default_config()["evaluation"]["bootstrap"]
     seconds = None
     if not score_only:
         t0 = time.time()
         run(cfg, out)
         seconds = round(time.time() - t0, 1)
-    rows = [{"system": f"{name} (init)", "init": init, "step": 0, "train_seconds": 0,
-             **toy.score(SystemSpec(name=f"{init}-init", pipeline=INIT_PIPELINES[init], kind="onestep"), work,
-                         f"{init}-init")}]
+    rows = [{"system": f"{label} (init)", "init": init, "step": 0, "train_seconds": 0,
+             **toy.score(init_spec, work, init_tag)}]
     ckpts = sorted((out / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     for ckpt in ckpts:
         step = int(ckpt.name.split("-")[1])
-        unet = toy.checkpoint_unet(cfg, ckpt, work / "students" / f"{name}-{steps}" / f"step-{step}")
+        unet = toy.checkpoint_unet(cfg, ckpt, work / "students" / run_tag / f"step-{step}")
         spec = SystemSpec(name=f"{name}-{step}", pipeline=INIT_PIPELINES[init], kind="onestep", unet=str(unet),
                           unet_subfolder=None, steps=1, cfg=1.0, scheduler="ddpm")
-        tag = f"{name}-{steps}-step{step}"
-        rows.append({"system": name, "init": init, "step": step,
+        tag = f"{run_tag}-step{step}"
+        rows.append({"system": label, "init": init, "step": step,
                      "train_seconds": seconds if step == steps else "",
-                     **toy.score(spec, work, tag), **toy.paired_gains(work, tag, f"{init}-init", PAIRED, boot)})
+                     **toy.score(spec, work, tag), **toy.paired_gains(work, tag, init_tag, PAIRED, boot)})
         print(rows[-1], flush=True)
     return rows
 
@@ -130,7 +144,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="run-key overrides (YAML values) for a recipe variant or a training seed (seed=2; default "
                          "0); use a --work and --out of its own")
     ap.add_argument("--out", default=str(OUT), help="folder of convergence.csv and fig_convergence.*")
+    ap.add_argument("--init-unet", type=Path, default=None, metavar="FOLDER",
+                    help="start Turbo-init VSD from this one-step UNet (FOLDER/unet/) instead of the hub's turbo")
     a = ap.parse_args(argv)
+    if a.init_unet is not None:
+        if a.inits != ["turbo"]:
+            ap.error("--init-unet replaces the turbo init: give --inits turbo")
+        if not (a.init_unet / "unet" / "config.json").is_file():
+            ap.error(f"--init-unet {a.init_unet}: no unet/config.json there; give a folder holding a diffusers UNet "
+                     "in unet/ (a bench/turbo_signature.py candidate folder)")
     overrides = {}
     for item in a.set:
         key, sep, value = item.partition("=")
@@ -141,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(a.work)
     rows = []
     for init in a.inits:
-        rows += probe(init, a.steps, a.every, work, a.score_only, overrides)
+        rows += probe(init, a.steps, a.every, work, a.score_only, overrides, a.init_unet)
     rows += references(work)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -150,8 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         with open(path, newline="") as f:
             rows = [r for r in csv.DictReader(f) if r["init"] and r["init"] not in a.inits] + rows
     write_csv(rows, path)
+    variant = " ".join([*a.set, *([f"init from {a.init_unet.name}"] if a.init_unet else [])])
     write_figure([{k: str(v) if not isinstance(v, float) else v for k, v in r.items()} for r in rows],
-                 out / "fig_convergence", " ".join(a.set))
+                 out / "fig_convergence", variant)
     return 0
 
 

@@ -60,7 +60,7 @@ def candidate(scale: float, params: dict, work: Path) -> tuple[SystemSpec, float
     folder = work / f"turbo-scale{scale:g}-{key}"
     if not (folder / "unet" / "config.json").exists():
         t0 = time.time()
-        train_turbo(folder, teacher, params, noise_scale=scale)
+        train_turbo(folder, teacher, {**params, "noise_scale": scale})
         _write_seconds(folder, time.time() - t0)
     return SystemSpec(name=folder.name, pipeline="toy:sd-toy-turbo", kind="onestep", unet=str(folder),
                       unet_subfolder="unet", steps=1, cfg=1.0, scheduler="ddpm"), _read_seconds(folder)
@@ -137,6 +137,8 @@ def regression_params(items: list[str]) -> dict:
     """toy.training.turbo of config/default.yaml with KEY=VALUE overrides, validated by its schema."""
     params = toy.default_config()["toy"]["training"]["turbo"]
     overrides = _key_values("--set", items, "steps=1500")
+    if "noise_scale" in overrides:
+        raise SystemExit("--set noise_scale: give the scales with --noise-scales (one candidate per scale)")
     unknown = sorted(set(overrides) - set(params))
     if unknown:
         raise SystemExit(f"--set {', '.join(unknown)}: not a key of toy.training.turbo; choose from {sorted(params)}")
@@ -222,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             rows[f"teacher from {scale:g} · z (target)"] = {"metrics": teacher_at_scale(scale, work),
                                                            "noise_scale": scale}
         spec, seconds = candidate(scale, regression, work)
-        start = (Path(spec.unet), f"turbo regressed on {scale:g} · z{suffix}")
+        start = (Path(spec.unet), f"turbo regressed on {scale:g} · z{suffix}", scale)
         m = toy.score(spec, work, spec.name)
         rows[f"turbo regressed on {scale:g} · z{suffix}"] = {
             "metrics": m, "noise_scale": scale, "train_seconds": seconds, "signature": signature(m, teacher),
@@ -230,12 +232,14 @@ def main(argv: list[str] | None = None) -> int:
         print(scale, {k: round(v, 4) for k, v in m.items() if isinstance(v, float)}, flush=True)
         _save(rows)
     if settings is not None:
-        init, origin = start if a.adversarial_from_candidate else (None, "")
-        spec, tag, extra = adversarial_candidate(settings, regression if init else params, a.pairs, work, init)
+        init, origin, scale = start if a.adversarial_from_candidate else (None, "", 1.0)
+        # the anchor pairs are drawn as the starting turbo's were: the candidate's parameters and noise scale
+        anchor = {**regression, "noise_scale": scale} if init else params
+        spec, tag, extra = adversarial_candidate(settings, anchor, a.pairs, work, init)
         m = toy.score(spec, work, tag)
         origin = f"; from the {origin}" if origin else ""
         rows[f"turbo + adversarial ({', '.join(a.adversarial)}; {a.pairs} pairs{origin})"] = {
-            "metrics": m, "signature": signature(m, teacher), "params": regression if init else params,
+            "metrics": m, "signature": signature(m, teacher), "params": anchor,
             "paired": paired(work, tag), **extra}
         print(tag, {k: round(v, 4) for k, v in m.items() if isinstance(v, float)}, flush=True)
         _save(rows)

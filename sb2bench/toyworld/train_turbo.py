@@ -21,9 +21,10 @@ from sb2bench.toyworld.training import optimizer_step, EMA, Log, seed_everything
 
 
 @torch.no_grad()
-def teacher_pairs(teacher_dir: Path, cfg: dict, noise_scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """(z, x0) pairs: x0 is the teacher's sample from ``noise_scale`` · z, so a scale below 1 pairs each z with a
-    lower-temperature (more typical, less diverse) sample, a mode-seeking target (bench/turbo_signature.py)."""
+def teacher_pairs(teacher_dir: Path, cfg: dict) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """(z, x0) pairs: x0 is the teacher's sample from ``cfg["noise_scale"]`` · z (1 when absent), so a scale below 1
+    pairs each z with a lower-temperature (more typical, less diverse) sample (bench/turbo_signature.py)."""
+    noise_scale = cfg.get("noise_scale", 1.0)
     spec = SystemSpec(name="teacher", pipeline=str(teacher_dir), steps=cfg["teacher_steps"],
                       cfg=cfg["teacher_cfg"], scheduler="ddim", seed=cfg["seed"])
     system = load_system(spec)
@@ -37,11 +38,10 @@ def teacher_pairs(teacher_dir: Path, cfg: dict, noise_scale: float = 1.0) -> tup
     return torch.cat(z), torch.cat(x0), captions
 
 
-def train_turbo(out: Path, teacher_dir: Path, cfg: dict, cache_dir: Path | None = None,
-                noise_scale: float = 1.0) -> dict:
+def train_turbo(out: Path, teacher_dir: Path, cfg: dict, cache_dir: Path | None = None) -> dict:
     gen = seed_everything(cfg["seed"])
     log = Log("turbo", max(1, cfg["steps"] // 10))
-    z, x0, captions = teacher_pairs(teacher_dir, cfg, noise_scale)
+    z, x0, captions = teacher_pairs(teacher_dir, cfg)
     pair_seconds = log.elapsed
     system = load_system(SystemSpec(name="teacher", pipeline=str(teacher_dir), seed=cfg["seed"]))
     cond = torch.cat([encode_prompts(system, captions[i:i + 512]) for i in range(0, len(captions), 512)])

@@ -18,6 +18,8 @@ def test_regression_overrides_are_validated():
         turbo_signature.regression_params(["stepz=3"])
     with pytest.raises(SystemExit, match="KEY=VALUE"):
         turbo_signature.regression_params(["steps"])
+    with pytest.raises(SystemExit, match="--noise-scales"):  # one source for the scale: the flag
+        turbo_signature.regression_params(["noise_scale=0.6"])
 
 
 def _per_image(folder: Path, precision: list[int], accuracy: list[float], order: list[int]) -> None:
