@@ -3,9 +3,11 @@ as the workflow resolves it, and a one-step student sampled and scored on the to
 project's own stack (sampling.generate_shard, evaluate.evaluate, metrics.attributes) under protocol `toy`."""
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import functools
 import json
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -19,7 +21,7 @@ from sb2bench._infra.provenance import record
 from sb2bench.plan.config import load_config
 from sb2bench.evaluate.score import cached_features, evaluate
 from sb2bench.evaluate.metrics.features import load_feature_net
-from sb2bench._infra.hashing import sha256_tree
+from sb2bench._infra.hashing import sha256_json, sha256_tree
 from sb2bench.report.claims import check_better
 from sb2bench.data.prompts import read_prompts, write_prompts
 from sb2bench.plan.runs import resolve_run
@@ -70,13 +72,37 @@ def eval_set(work: Path) -> Path:
     return folder
 
 
+def spec_key(spec: SystemSpec) -> str:
+    """What a system's images depend on: its sampling fields and the content of its pipeline and UNet folders, so
+    that a retrained toy hub or a rewritten checkpoint never reuses another model's images under the same tag."""
+    fields = {k: v for k, v in dataclasses.asdict(spec).items() if k not in ("name", "label")}
+    ref = zoo.resolve(spec.pipeline)
+    weights = {"pipeline": sha256_tree(ref.path) if ref.kind == "local" else ref.spec}
+    if spec.unet and spec.unet != "random":
+        weights["unet"] = sha256_tree(spec.unet)
+    return sha256_json({"fields": fields, **weights})[:16]
+
+
+def fresh_eval_dir(out: Path, key: str) -> Path:
+    """``out`` emptied unless it holds the images of ``key`` (its ``spec_key`` file); a folder without one is
+    treated as stale."""
+    marker = out / "spec_key"
+    if out.exists() and (not marker.exists() or marker.read_text().strip() != key):
+        shutil.rmtree(out)
+    return out
+
+
 def score(spec: SystemSpec, work: Path, tag: str) -> dict:
-    """Sample ``spec`` on the evaluation set (its noise) and score it; cached under ``work/eval/<tag>``."""
+    """Sample ``spec`` on the evaluation set (its noise) and score it; cached under ``work/eval/<tag>``, keyed by
+    ``spec_key`` (a stale folder under the same tag is resampled)."""
     es = eval_set(work)
-    out = work / "eval" / tag
+    key = spec_key(spec)
+    out = fresh_eval_dir(work / "eval" / tag, key)
     images = out / "images"
     if not (images / "shard.json").exists():
         generate_shard(spec, read_prompts(es / "prompts.jsonl"), images, batch_size=100, threads=1)
+        with atomic_file(out / "spec_key") as f:
+            f.write(key)
     res = evaluate(images, es / "reference", es / "prompts.jsonl", "toy", MODELS, work / "feature_cache",
                    out / "metrics.json", "toy:classifier-toy")  # attributes.json lands beside metrics.json
     return res["metrics"]

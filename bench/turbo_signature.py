@@ -1,12 +1,13 @@
 """Can the toy turbo carry SD-Turbo's signature (SBv2 Table 1: sharper but less diverse than its teacher)?
 
-The shipped toy turbo regresses z onto the teacher's ODE sample from z (toy.training.turbo of
-config/default.yaml). A candidate here regresses z onto the teacher's sample from ``noise_scale`` · z: below 1,
+A toy turbo regresses z onto the teacher's ODE sample from ``noise_scale`` · z (toy.training.turbo of
+config/default.yaml; the hub shipped scale 1 at cfg 4.5 until 2026-12-02, and 0.6 at cfg 7.5 since): below 1,
 each target is a lower-temperature, more typical sample of its caption (a truncation trick), a mode-seeking
 target in the spirit of SD-Turbo's adversarial distillation at a fraction of its cost. Each candidate is
-trained with the hub's own turbo parameters (pairs, steps, lr, seed), sampled in one step on the toy
-evaluation set and scored under protocol `toy` beside the teacher (25 steps, cfg 4.5), the teacher sampled
-from the same scaled noise (the candidate's target distribution) and the shipped turbo.
+trained with the config's turbo parameters (pairs, steps, lr, seed; ``--set`` overrides them), sampled in one
+step on the toy evaluation set and scored under protocol `toy` beside the teacher (25 steps, cfg 4.5), the
+teacher sampled from the same scaled noise (the candidate's target distribution) and the hub's turbo. Row labels
+name every parameter that differs from the schema's defaults.
 
 A candidate of the second kind (``--adversarial KEY=VALUE ...``, the keys of toy.training.turbo.adversarial) runs
 train_turbo's adversarial phase (toyworld/adversarial.py: a caption-conditioned critic against real renders, the
@@ -133,6 +134,25 @@ def _key_values(flag: str, items: list[str], example: str) -> dict:
     return out
 
 
+def hub_turbo_params() -> dict:
+    """The parameters the toy hub's turbo was trained with (its PROVENANCE.json)."""
+    records = json.loads((zoo.toy_hub_dir() / "PROVENANCE.json").read_text())
+    return next(r["params"] for r in records if r["component"] == "turbo")
+
+
+def recipe_suffix(params: dict) -> str:
+    """`` (KEY=VALUE, ...)``: the regression parameters that differ from the schema's defaults (the first shipped
+    turbo's recipe), so that a row's label names its whole recipe whatever config/default.yaml ships."""
+    base = validate_config({"toy": {"training": {"turbo": {}}}})["toy"]["training"]["turbo"]
+    diff = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
+            if k not in ("noise_scale", "threads", "adversarial") and v != base.get(k)]
+    return f" ({', '.join(diff)})" if diff else ""
+
+
+def recipe_name(params: dict) -> str:
+    return f"regressed on {params.get('noise_scale', 1.0):g} · z{recipe_suffix(params)}"
+
+
 def regression_params(items: list[str]) -> dict:
     """toy.training.turbo of config/default.yaml with KEY=VALUE overrides, validated by its schema."""
     params = toy.default_config()["toy"]["training"]["turbo"]
@@ -213,10 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(a.work)
     params = toy.default_config()["toy"]["training"]["turbo"]
     regression = regression_params(a.set)
-    suffix = f" ({', '.join(a.set)})" if a.set else ""
+    suffix = recipe_suffix(regression)
+    hub_turbo = f"toy turbo (hub, {recipe_name(hub_turbo_params())})"
     rows = {"teacher, 25 steps, cfg 4.5": {"metrics": toy.score(TEACHER, work, "teacher-cfg4.5")},
-            "toy turbo (shipped, scale 1)": {"metrics": toy.score(
-                SystemSpec(name="turbo", pipeline="toy:sd-toy-turbo", kind="onestep"), work, "turbo")}}
+            hub_turbo: {"metrics": toy.score(
+                SystemSpec(name="turbo", pipeline="toy:sd-toy-turbo", kind="onestep"), work, "turbo"),
+                "params": hub_turbo_params()}}
     teacher = rows["teacher, 25 steps, cfg 4.5"]["metrics"]
     start = None
     for scale in a.noise_scales:
@@ -243,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             "paired": paired(work, tag), **extra}
         print(tag, {k: round(v, 4) for k, v in m.items() if isinstance(v, float)}, flush=True)
         _save(rows)
-    shipped = rows["toy turbo (shipped, scale 1)"]
+    shipped = rows[hub_turbo]
     shipped.update(signature=signature(shipped["metrics"], teacher), paired=paired(work, "turbo"))
     _save(rows)
     return 0
@@ -257,12 +279,12 @@ def _write_md(rows: dict) -> None:
     teacher = rows["teacher, 25 steps, cfg 4.5"]["metrics"]
     lines = ["# A toy turbo with SD-Turbo's signature? (CPU)", "",
              "One-step candidates regressed onto the teacher's samples from a scaled start noise, beside the teacher "
-             "and the shipped turbo, on the toy evaluation set (protocol `toy`). Signature (issue 12): precision ≥ "
+             "and the hub's turbo, on the toy evaluation set (protocol `toy`). Signature (issue 12): precision ≥ "
              f"the teacher's ({teacher['precision']:.3f}), recall ≤ its recall − 0.10 "
              f"({teacher['recall'] - 0.10:.3f}), FID above its {teacher['fid']:.2f}. Written by "
              "`bench/turbo_signature.py`; parameters and command lines in the JSON beside this file.", "",
              "| system | FID ↓ | precision | recall | CLIP | attribute acc. | train s | signature | "
-             "precision − shipped turbo | precision − teacher | recall − teacher | precision lost / gained "
+             "precision − hub turbo of its run | precision − teacher | recall − teacher | precision lost / gained "
              "vs teacher (attr. acc. on lost · rest) |",
              "|---|---:|---:|---:|---:|---:|---:|---|---|---|---|---|"]
     for name, r in rows.items():

@@ -22,6 +22,17 @@ def test_regression_overrides_are_validated():
         turbo_signature.regression_params(["noise_scale=0.6"])
 
 
+def test_row_labels_name_the_whole_recipe():
+    """A label lists what differs from the schema's defaults, so that it means the same whatever recipe
+    config/default.yaml ships (the hub's turbo changed on 2026-12-02)."""
+    base = turbo_signature.regression_params([])
+    assert turbo_signature.recipe_name({**base, "noise_scale": 0.6}) == (
+        "regressed on 0.6 · z (teacher_cfg=7.5, steps=1500, lr=0.0003)")  # config/default.yaml's recipe
+    schema = turbo_signature.validate_config({"toy": {"training": {"turbo": {}}}})["toy"]["training"]["turbo"]
+    assert turbo_signature.recipe_name(schema) == "regressed on 1 · z"
+    assert turbo_signature.recipe_suffix({**schema, "threads": 1, "n_pairs": 12288}) == " (n_pairs=12288)"
+
+
 def _per_image(folder: Path, precision: list[int], accuracy: list[float], order: list[int]) -> None:
     folder.mkdir(parents=True)
     np.savez(folder / "per_image.npz", prompt_index=np.array(order), value_precision=np.array(precision),
