@@ -234,11 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     params = toy.default_config()["toy"]["training"]["turbo"]
     regression = regression_params(a.set)
     suffix = recipe_suffix(regression)
-    hub_turbo = f"toy turbo (hub, {recipe_name(hub_turbo_params())})"
+    hub_params = hub_turbo_params()
+    hub_turbo = f"toy turbo (hub, {recipe_name(hub_params)})"
     rows = {"teacher, 25 steps, cfg 4.5": {"metrics": toy.score(TEACHER, work, "teacher-cfg4.5")},
             hub_turbo: {"metrics": toy.score(
                 SystemSpec(name="turbo", pipeline="toy:sd-toy-turbo", kind="onestep"), work, "turbo"),
-                "params": hub_turbo_params()}}
+                "params": hub_params}}
     teacher = rows["teacher, 25 steps, cfg 4.5"]["metrics"]
     start = None
     for scale in a.noise_scales:
