@@ -32,7 +32,7 @@ def test_full_tier_differs_from_the_default_only_in_its_documented_keys():
     assert first_seeds == default_cfg["training"]["runs"]
     assert {r["name"] for r in full_cfg["training"]["runs"] if r.get("replica_of")} == {
         f"{n}-seed{s}" for n in ("swiftbrush", "turbo-init", "clip-clamped") for s in (1, 2)}
-    assert (full["toy.eval_set.n_prompts"], default["toy.eval_set.n_prompts"]) == (7500, 500)
+    assert (full["toy.eval_set.n_prompts"], default["toy.eval_set.n_prompts"]) == (12000, 500)
     assert full["training.seed_replicas"] and not default["training.seed_replicas"]
 
 
