@@ -33,10 +33,9 @@ def commit() -> str:
     under reports/ do not count: they are outputs, this script's own among them, and a second run would read the
     first's rows as a dirty tree)."""
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
-                            text=True)
-    dirty = [line for line in status.stdout.splitlines() if not line[3:].startswith("reports/")]
-    return head.stdout.strip() + ("+dirty" if dirty else "") if head.returncode == 0 else "unknown"
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)reports"],
+                           cwd=ROOT, capture_output=True, text=True)
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if head.returncode == 0 else "unknown"
 
 
 def machine() -> str:
