@@ -15,7 +15,10 @@ that UNet's, and every cache name carries a key of its weights.
 
 Writes reports/toy/convergence.csv (one row per init and step, reference rows with step empty; each checkpoint's
 FID and recall gain over its init with the claims' paired bootstrap interval and verdict) and
-reports/toy/fig_convergence.{png,svg}; rows of earlier invocations for other inits are kept.
+reports/toy/fig_convergence.{png,svg}; rows of earlier invocations for other inits are kept. ``--diagnostics``
+also writes each run's drift diagnostics (the rows of its log.csv that carry them: step, x̂0 std and, per t bucket,
+the LoRA and frozen teachers' ε-MSE and the cosine with the guidance term; docs/recipe.md) to
+``<out>/diagnostics_<run>.csv``.
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ from sb2bench._infra.hashing import sha256_tree
 from sb2bench.report.figures import save_figure
 from sb2bench.sample.generate import SystemSpec
 from sb2bench.train import run
+from sb2bench.train.diagnostics import COLUMNS as DIAGNOSTIC_COLUMNS
 
 OUT = toy.ROOT / "reports" / "toy"
 RUNS = {"teacher": "swiftbrush", "turbo": "turbo-init"}
@@ -43,8 +47,22 @@ COLUMNS = ("system", "init", "step", "train_seconds", *toy.METRICS,
            *(f"{m}_{k}" for m in PAIRED for k in ("gain", "gain_low", "gain_high", "verdict")))
 
 
+def write_diagnostics(log_csv: Path, path: Path) -> int:
+    """The drift diagnostics of a run's ``log.csv`` (only the steps that logged them) as their own CSV; row count."""
+    if not log_csv.is_file():
+        raise SystemExit(f"--diagnostics: {log_csv} does not exist; train the run first (drop --score-only)")
+    columns = ("step", "x0_std", *DIAGNOSTIC_COLUMNS)
+    with open(log_csv, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if all(r.get(c) not in (None, "") for c in DIAGNOSTIC_COLUMNS)]
+    with atomic_file(path) as f:
+        w = csv.writer(f)
+        w.writerow(columns)
+        w.writerows([r[c] for c in columns] for r in rows)
+    return len(rows)
+
+
 def probe(init: str, steps: int, every: int, work: Path, score_only: bool, overrides: dict,
-          init_unet: Path | None = None) -> list[dict]:
+          init_unet: Path | None = None, diagnostics_out: Path | None = None) -> list[dict]:
     name = RUNS[init]
     init_spec = SystemSpec(name=f"{init}-init", pipeline=INIT_PIPELINES[init], kind="onestep")
     init_tag, run_tag, label = f"{init}-init", f"{name}-{steps}", name
@@ -66,6 +84,10 @@ def probe(init: str, steps: int, every: int, work: Path, score_only: bool, overr
         t0 = time.time()
         run(cfg, out)
         seconds = round(time.time() - t0, 1)
+    if diagnostics_out is not None:
+        diagnostics_out.mkdir(parents=True, exist_ok=True)
+        n = write_diagnostics(out / "log.csv", diagnostics_out / f"diagnostics_{run_tag}.csv")
+        print(f"wrote {n} diagnostic rows to {diagnostics_out / f'diagnostics_{run_tag}.csv'}", flush=True)
     rows = [{"system": f"{label} (init)", "init": init, "step": 0, "train_seconds": 0,
              **toy.score(init_spec, work, init_tag)}]
     ckpts = sorted((out / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
@@ -146,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(OUT), help="folder of convergence.csv and fig_convergence.*")
     ap.add_argument("--init-unet", type=Path, default=None, metavar="FOLDER",
                     help="start Turbo-init VSD from this one-step UNet (FOLDER/unet/) instead of the hub's turbo")
+    ap.add_argument("--diagnostics", action="store_true",
+                    help="also write each run's drift diagnostics to <out>/diagnostics_<run>.csv")
     a = ap.parse_args(argv)
     if a.init_unet is not None:
         if a.inits != ["turbo"]:
@@ -163,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(a.work)
     rows = []
     for init in a.inits:
-        rows += probe(init, a.steps, a.every, work, a.score_only, overrides, a.init_unet)
+        rows += probe(init, a.steps, a.every, work, a.score_only, overrides, a.init_unet,
+                      Path(a.out) if a.diagnostics else None)
     rows += references(work)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -23,3 +23,24 @@ def test_init_unet_replaces_only_the_turbo_init(tmp_path, capsys):
     with pytest.raises(SystemExit):
         convergence.main(["--inits", "teacher", "--init-unet", str(tmp_path), "--work", str(tmp_path / "w")])
     assert "--inits turbo" in capsys.readouterr().err
+
+
+def test_diagnostics_keep_only_the_steps_that_logged_them(tmp_path):
+    columns = ("step", "loss_vsd", "x0_std", *convergence.DIAGNOSTIC_COLUMNS)
+    log = tmp_path / "log.csv"
+    lines = [",".join(columns),
+             ",".join(["1", "0.5", "0.82", *(str(k / 10) for k in range(len(convergence.DIAGNOSTIC_COLUMNS)))]),
+             ",".join(["2", "0.4", "0.83", *([""] * len(convergence.DIAGNOSTIC_COLUMNS))]),
+             ",".join(["25", "0.3", "0.90", *(str(k) for k in range(len(convergence.DIAGNOSTIC_COLUMNS)))])]
+    log.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "diag.csv"
+    assert convergence.write_diagnostics(log, out) == 2
+    rows = out.read_text().splitlines()
+    assert rows[0].split(",") == ["step", "x0_std", *convergence.DIAGNOSTIC_COLUMNS]  # no loss columns
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "25"]
+    assert rows[2].split(",")[1] == "0.90"
+
+
+def test_diagnostics_of_a_run_never_trained_are_refused(tmp_path):
+    with pytest.raises(SystemExit, match="does not exist"):
+        convergence.write_diagnostics(tmp_path / "runs" / "x" / "log.csv", tmp_path / "d.csv")
