@@ -86,8 +86,8 @@ def probe(init: str, steps: int, every: int, work: Path, score_only: bool, overr
         seconds = round(time.time() - t0, 1)
     if diagnostics_out is not None:
         diagnostics_out.mkdir(parents=True, exist_ok=True)
-        n = write_diagnostics(out / "log.csv", diagnostics_out / f"diagnostics_{run_tag}.csv")
-        print(f"wrote {n} diagnostic rows to {diagnostics_out / f'diagnostics_{run_tag}.csv'}", flush=True)
+        path = diagnostics_out / f"diagnostics_{run_tag}.csv"
+        print(f"wrote {write_diagnostics(out / 'log.csv', path)} diagnostic rows to {path}", flush=True)
     rows = [{"system": f"{label} (init)", "init": init, "step": 0, "train_seconds": 0,
              **toy.score(init_spec, work, init_tag)}]
     ckpts = sorted((out / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
