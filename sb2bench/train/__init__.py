@@ -5,7 +5,8 @@ teacher (frozen + LoRA teacher in one UNet), losses (VSD, LoRA denoising, CLIP, 
 schedules), clip_guidance (decoder + open_clip for the CLIP loss), hps_guidance (HPS scorer for the
 optional HPSv2 loss), regularisation (the optional DMD-style pairs and their builder), step (one
 training iteration), diagnostics (drift diagnostics: LoRA vs frozen teacher on fresh student
-samples, the update's cosine with the guidance term), embeddings (cached text embeddings), checkpoint, ema, runlog, samples, export,
+samples, the update's cosine with the guidance term), embeddings (cached text embeddings), checkpoint, extend (a
+longer run that adopts a finished run's checkpoints), ema, runlog, samples, export,
 trainer (the loop), warmup (the LoRA-teacher warm-up that runs of one warm-up key share), distributed (gradient averaging and rank-0 duties under N processes), launch
 (the ``accelerate launch`` command of N processes), cli.
 """

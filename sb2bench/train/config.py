@@ -30,7 +30,7 @@ ATTN_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 # change them without invalidating its checkpoints.
 NON_SEMANTIC = ("threads", "checkpoint_every", "checkpoint_total_limit", "log_every", "sample_every",
                 "sample_prompts", "tensorboard", "text_embedding_cache", "text_embedding_cache_max_prompts", "resume",
-                "lora_warmup_from", "teacher_unet", "diagnostics_every")
+                "lora_warmup_from", "teacher_unet", "diagnostics_every", "extend_from")
 
 
 # Keys added after runs existed (the optional losses of issue 4): hashed only when set.
@@ -132,6 +132,9 @@ class TrainConfig:
     checkpoint_every: int = 500
     checkpoint_total_limit: int | None = 2
     resume: bool = True                    # resume from the latest checkpoint-* in out_dir
+    extend_from: str = ""                  # folder of a finished run whose config differs only in a smaller
+    #                                        max_steps: a run with no checkpoints of its own starts from that
+    #                                        run's (extend.py), as if it had been interrupted there; "" = off
     log_every: int = 10
     diagnostics_every: int = 0             # 0 = off; every N steps log the drift diagnostics of diagnostics.py
     #                                        (LoRA and frozen teacher denoising MSE on fresh student samples,

@@ -29,7 +29,7 @@ from sb2bench.models import zoo
 from sb2bench._infra.device import resolve_device
 from sb2bench.data.prompts import read_prompts
 from sb2bench.plan.paths import STUDENT
-from sb2bench.train import checkpoint, diagnostics, distributed, lora, warmup
+from sb2bench.train import checkpoint, diagnostics, distributed, extend, lora, warmup
 from sb2bench.train.clip_guidance import ClipScorer, load_decoder
 from sb2bench.train.config import TrainConfig
 from sb2bench.train.ema import TrainableEMA
@@ -270,6 +270,15 @@ def run(config: dict | TrainConfig, out_dir: str | Path) -> Path:
               f"x {cfg.accumulation(world)} accumulation step(s)", flush=True)
     if not cfg.resume and ckpt_root.exists() and main:
         shutil.rmtree(ckpt_root)
+    if cfg.extend_from and cfg.resume:
+        fresh = not checkpoint.checkpoints(ckpt_root)
+        distributed.barrier()  # every rank has looked before rank 0 copies
+        if fresh:
+            extend.verify(cfg, Path(cfg.extend_from))  # on every rank, so a refusal stops them all
+            if main:
+                print(f"[train] extending {cfg.extend_from} from step "
+                      f"{extend.adopt(cfg, Path(cfg.extend_from), out)}", flush=True)
+        distributed.barrier()
     cache = Path(cfg.text_embedding_cache or out / "cache")
     prompts, cond_all, null, cache_file, p = _prompts_and_parts(cfg, acc, cache)
     captions = [r["caption"] for r in prompts]
@@ -319,6 +328,8 @@ def run(config: dict | TrainConfig, out_dir: str | Path) -> Path:
         summary["replicas_bit_identical"] = True  # _check_replicas passed
     if shared is not None:
         summary["lora_warmup"] = {"from": cfg.lora_warmup_from, "key": shared["key"]}
+    if cfg.extend_from:
+        summary["extended_from"] = cfg.extend_from
     if p.reg is not None:
         summary["reg_pairs"] = {"path": cfg.reg_pairs, "content_hash": p.reg.content_hash}
     if main:

@@ -65,6 +65,33 @@ def test_resume_matches_uninterrupted_run(tiny_pipeline_dir, tmp_path):
         run({**cfg, "student_lr": 5e-4}, b)
 
 
+def test_extend_from_continues_a_finished_run_exactly(tiny_pipeline_dir, tmp_path):
+    cfg = config(tiny_pipeline_dir, tmp_path, ema_decay=0.9)
+    whole = run(cfg, tmp_path / "whole")
+    short = tmp_path / "short"
+    run({**cfg, "max_steps": 2}, short)
+    longer = run({**cfg, "extend_from": str(short)}, tmp_path / "longer")
+    for sub in ("unet", "unet_ema"):
+        wa = load_file(str(whole / sub / "diffusion_pytorch_model.safetensors"))
+        wb = load_file(str(longer / sub / "diffusion_pytorch_model.safetensors"))
+        assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa), sub
+    assert rows(tmp_path / "whole" / "log.csv") == rows(tmp_path / "longer" / "log.csv")
+    prov = json.loads((longer / "provenance.json").read_text())
+    assert prov["resumed_from"] == 2 and prov["extended_from"] == str(short)
+    assert json.loads((short / "checkpoints" / "checkpoint-2" / "meta.json").read_text())["config_hash"] != \
+        json.loads((tmp_path / "longer" / "checkpoints" / "checkpoint-2" / "meta.json").read_text())["config_hash"]
+    # refused before any training: another config, no longer than the source, a schedule that reads max_steps
+    with pytest.raises(ValueError, match="more than max_steps"):
+        run({**cfg, "student_lr": 5e-4, "extend_from": str(short)}, tmp_path / "other")
+    with pytest.raises(ValueError, match="'max_steps' \\(2\\) must exceed"):
+        run({**cfg, "max_steps": 2, "extend_from": str(short)}, tmp_path / "same")
+    with pytest.raises(ValueError, match="clip_schedule 'linear' depends on max_steps"):
+        run({**cfg, "clip_loss": "clamped", "clip_model": "toy:clip-toy", "extend_from": str(short)}, tmp_path / "c")
+    with pytest.raises(ValueError, match="no finished checkpoint"):
+        run({**cfg, "extend_from": str(tmp_path / "missing")}, tmp_path / "m")
+    assert not (tmp_path / "other" / "checkpoints").exists()
+
+
 def test_checkpoint_total_limit_keeps_newest(tiny_pipeline_dir, tmp_path):
     run(config(tiny_pipeline_dir, tmp_path, max_steps=3, checkpoint_every=1, checkpoint_total_limit=2), tmp_path / "r")
     assert sorted(p.name for p in (tmp_path / "r" / "checkpoints").iterdir()) == ["checkpoint-2", "checkpoint-3"]

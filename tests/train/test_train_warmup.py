@@ -44,7 +44,7 @@ CHANGES = {
     "log_every": {"log_every": 3}, "sample_every": {"sample_every": 1}, "sample_prompts": {"sample_prompts": 1},
     "tensorboard": {"tensorboard": True}, "text_embedding_cache": {"text_embedding_cache": "<tmp>/other-cache"},
     "resume": {"resume": False}, "lora_warmup_from": {"lora_warmup_from": "/any/warm-up"},
-    "diagnostics_every": {"diagnostics_every": 1},
+    "diagnostics_every": {"diagnostics_every": 1}, "extend_from": {"extend_from": "/any/finished-run"},
     "teacher_unet": {"teacher_unet": "shared"},
 }
 
