@@ -18,7 +18,9 @@ FID and recall gain over its init with the claims' paired bootstrap interval and
 reports/toy/fig_convergence.{png,svg}; rows of earlier invocations for other inits are kept. ``--diagnostics``
 also writes each run's drift diagnostics (the rows of its log.csv that carry them: step, x̂0 std and, per t bucket,
 the LoRA and frozen teachers' ε-MSE and the cosine with the guidance term; docs/recipe.md) to
-``<out>/diagnostics_<run>.csv``.
+``<out>/diagnostics_<run>.csv``. ``--set extend_from=<work>/runs/swiftbrush-8000`` trains a finished run further
+(run key extend_from: a ``--steps 16000`` run adopts its checkpoints and resumes at 8,000; every checkpoint is
+scored, and the final row's train_seconds are the extension's).
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ from sb2bench._infra.hashing import sha256_tree
 from sb2bench.report.figures import save_figure
 from sb2bench.sample.generate import SystemSpec
 from sb2bench.train import run
+from sb2bench.train.config import NON_SEMANTIC
 from sb2bench.train.diagnostics import COLUMNS as DIAGNOSTIC_COLUMNS
 
 OUT = toy.ROOT / "reports" / "toy"
@@ -197,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         with open(path, newline="") as f:
             rows = [r for r in csv.DictReader(f) if r["init"] and r["init"] not in a.inits] + rows
     write_csv(rows, path)
-    variant = " ".join([*a.set, *([f"init from {a.init_unet.name}"] if a.init_unet else [])])
+    recipe = [item for item in a.set if item.partition("=")[0] not in NON_SEMANTIC]  # not threads, extend_from, ...
+    variant = " ".join([*recipe, *([f"init from {a.init_unet.name}"] if a.init_unet else [])])
     write_figure([{k: str(v) if not isinstance(v, float) else v for k, v in r.items()} for r in rows],
                  out / "fig_convergence", variant)
     return 0
