@@ -9,17 +9,27 @@ from sb2bench.plan.paths import results_dir
 from sb2bench.report.claims import Verdict
 
 
+def _mark(i: int) -> str:
+    """Footnote mark of the i-th interval method (0-based): a superscript digit."""
+    return "".join("⁰¹²³⁴⁵⁶⁷⁸⁹"[int(d)] for d in str(i + 1))
+
+
 def _claims_table(verdicts: list[Verdict]) -> list[str]:
+    """The claims table; when claims differ in interval method, each interval is marked with its method's
+    footnote, so no method reads as belonging to every claim."""
+    methods = list(dict.fromkeys(v.method for v in verdicts))
     lines = ["| claim | paper's evidence | ours (measured) | difference in the paper's direction [paired interval] "
              "| smallest detectable difference | verdict |",
              "|---|---|---|---:|---:|---|"]
     for v in verdicts:
         digits = 4 if v.claim["metric"] in ("clip_score", "precision", "recall", "attribute_accuracy") else 2
+        mark = _mark(methods.index(v.method)) if len(methods) > 1 else ""
         lines.append(f"| {v.claim['text']} | {v.claim.get('paper') or '–'} | {v.measured} | "
-                     f"{v.difference:+.{digits}f} [{v.low:+.{digits}f}, {v.high:+.{digits}f}] | "
+                     f"{v.difference:+.{digits}f} [{v.low:+.{digits}f}, {v.high:+.{digits}f}]{mark} | "
                      f"{v.detectable:.{digits}f} | **{v.verdict}** |")
-    methods = list(dict.fromkeys(v.method for v in verdicts))
-    return lines + ["", "Intervals: " + "; ".join(methods) + "."]
+    if len(methods) == 1:
+        return lines + ["", f"Intervals: {methods[0]}."]
+    return lines + ["", "Intervals:", ""] + [f"- {_mark(i)} {m}." for i, m in enumerate(methods)]
 
 
 def write_world_index(world: str, verdicts: list[Verdict], outputs: list[dict], out: Path, tier: str | None = None,

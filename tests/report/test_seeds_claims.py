@@ -180,6 +180,23 @@ def test_indexes_list_claims_and_outputs(tmp_path):
     assert "[sb2bench reports: toy world](toy/index.md)" in top and "[Bench X](bench/x.md)" in top
 
 
+def test_index_marks_each_interval_with_its_own_method(tmp_path):
+    """Claims of two interval methods: each row carries its method's footnote mark, each method is listed once."""
+    src = {"a": scored(tmp_path, "a"), "b": scored(tmp_path, "b", shift=0.6)}
+    sweep = [{"lambda": lam, "source": scored(tmp_path, f"l{lam}", shift=sh)}
+             for lam, sh in [(0.0, 0.5), (0.5, 0.1), (1.0, 0.6)]]
+    verdicts = [check_claims([{"id": "c", "kind": "better", "system": "a", "than": "b", "metric": "fid",
+                               "text": "A beats B"}], src, {}, BOOT)[0],
+                check_interior_best({"id": "m", "merge": "ab", "metric": "fid", "text": "merge wins"}, sweep, BOOT)]
+    write_world_index("toy", verdicts, [], tmp_path / "index.md")
+    text = (tmp_path / "index.md").read_text()
+    row = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith("| A beats") or
+           line.startswith("| merge wins")}
+    assert "]¹ |" in row["| A beats B"] and "]² |" in row["| merge wins"]
+    assert [line for line in text.splitlines() if line.startswith("- ")] == \
+        [f"- ¹ {verdicts[0].method}.", f"- ² {verdicts[1].method}."]
+
+
 @pytest.mark.parametrize("claim,match", [
     ({"kind": "better", "system": "nope", "than": "teacher-cfg4.5"}, r"claims\[c\].system"),
     ({"kind": "interior_best", "merge": "nope"}, r"claims\[c\].merge"),
