@@ -201,6 +201,8 @@ class TrainConfig:
         need(self.diagnostics_every >= 0, "diagnostics_every", "must be >= 0 (0 = off)")
         need(self.student_lora_lr is None or self.student_lora_lr > 0, "student_lora_lr",
              "must be null (= student_lr) or > 0")
+        need(not self.extend_from or self.resume, "extend_from",
+             "needs resume: true (a run that starts over cannot continue another run); drop one of the two")
         need(self.lora_warmup_steps >= 0, "lora_warmup_steps", "must be >= 0 (0 = off, the paper's setting)")
         need(self.checkpoint_total_limit is None or self.checkpoint_total_limit >= 1, "checkpoint_total_limit",
              "must be null (keep all) or >= 1")

@@ -87,6 +87,8 @@ def test_extend_from_continues_a_finished_run_exactly(tiny_pipeline_dir, tmp_pat
         run({**cfg, "max_steps": 2, "extend_from": str(short)}, tmp_path / "same")
     with pytest.raises(ValueError, match="clip_schedule 'linear' depends on max_steps"):
         run({**cfg, "clip_loss": "clamped", "clip_model": "toy:clip-toy", "extend_from": str(short)}, tmp_path / "c")
+    with pytest.raises(ValueError, match="'extend_from': needs resume: true"):
+        run({**cfg, "resume": False, "extend_from": str(short)}, tmp_path / "r")
     with pytest.raises(ValueError, match="no finished checkpoint"):
         run({**cfg, "extend_from": str(tmp_path / "missing")}, tmp_path / "m")
     assert not (tmp_path / "other" / "checkpoints").exists()
