@@ -20,7 +20,9 @@ also writes each run's drift diagnostics (the rows of its log.csv that carry the
 the LoRA and frozen teachers' ε-MSE and the cosine with the guidance term; docs/recipe.md) to
 ``<out>/diagnostics_<run>.csv``. ``--set extend_from=<work>/runs/swiftbrush-8000`` trains a finished run further
 (run key extend_from: a ``--steps 16000`` run adopts its checkpoints and resumes at 8,000; every checkpoint is
-scored, and the final row's train_seconds are the extension's).
+scored, and the final row's train_seconds are the extension's). ``--trend-from STEP`` asks whether FID has levelled
+off: ``<out>/trend_<run>.json`` holds its least-squares slope per 1,000 steps over the checkpoints from STEP on (95 %
+t interval) and the last checkpoint's paired FID and recall gain over the one at STEP.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ import _toy_runs as toy
 import torch
 import yaml
 
-from sb2bench._infra.atomic import atomic_file
+from sb2bench._infra.atomic import atomic_file, write_json
 from sb2bench._infra.hashing import sha256_tree
 from sb2bench.report.figures import save_figure
 from sb2bench.sample.generate import SystemSpec
@@ -65,7 +67,8 @@ def write_diagnostics(log_csv: Path, path: Path) -> int:
 
 
 def probe(init: str, steps: int, every: int, work: Path, score_only: bool, overrides: dict,
-          init_unet: Path | None = None, diagnostics_out: Path | None = None) -> list[dict]:
+          init_unet: Path | None = None, diagnostics_out: Path | None = None,
+          trend_from: int | None = None, out: Path | None = None) -> list[dict]:
     name = RUNS[init]
     init_spec = SystemSpec(name=f"{init}-init", pipeline=INIT_PIPELINES[init], kind="onestep")
     init_tag, run_tag, label = f"{init}-init", f"{name}-{steps}", name
@@ -80,20 +83,20 @@ def probe(init: str, steps: int, every: int, work: Path, score_only: bool, overr
                                           "checkpoint_total_limit": None, "seed": 0, **overrides})
     if cfg.get("scheme", "full") != "full":
         raise SystemExit(f"run {name!r} is a LoRA run; this probe exports full-student checkpoints")
-    out = work / "runs" / run_tag
+    run_dir = work / "runs" / run_tag
     boot = toy.default_config()["evaluation"]["bootstrap"]
     seconds = None
     if not score_only:
         t0 = time.time()
-        run(cfg, out)
+        run(cfg, run_dir)
         seconds = round(time.time() - t0, 1)
     if diagnostics_out is not None:
         diagnostics_out.mkdir(parents=True, exist_ok=True)
         path = diagnostics_out / f"diagnostics_{run_tag}.csv"
-        print(f"wrote {write_diagnostics(out / 'log.csv', path)} diagnostic rows to {path}", flush=True)
+        print(f"wrote {write_diagnostics(run_dir / 'log.csv', path)} diagnostic rows to {path}", flush=True)
     rows = [{"system": f"{label} (init)", "init": init, "step": 0, "train_seconds": 0,
              **toy.score(init_spec, work, init_tag)}]
-    ckpts = sorted((out / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    ckpts = sorted((run_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     for ckpt in ckpts:
         step = int(ckpt.name.split("-")[1])
         unet = toy.checkpoint_unet(cfg, ckpt, work / "students" / run_tag / f"step-{step}")
@@ -104,7 +107,41 @@ def probe(init: str, steps: int, every: int, work: Path, score_only: bool, overr
                      "train_seconds": seconds if step == steps else "",
                      **toy.score(spec, work, tag), **toy.paired_gains(work, tag, init_tag, PAIRED, boot)})
         print(rows[-1], flush=True)
+    if trend_from is not None:
+        path = Path(out) / f"trend_{run_tag}.json"
+        print(f"wrote {path}: {write_trend(rows, trend_from, work, run_tag, boot, path)}", flush=True)
     return rows
+
+
+def fid_trend(rows: list[dict], start: int) -> dict:
+    """Has FID levelled off? The least-squares slope of FID per 1,000 steps over the checkpoints at or after
+    ``start``, with its 95 % t interval (n - 2 degrees of freedom; checkpoints treated as independent draws
+    around a line, which neighbouring checkpoints of one run only approximate)."""
+    import numpy as np
+    from scipy import stats
+
+    pts = sorted((int(r["step"]), float(r["fid"])) for r in rows if r["step"] not in ("", 0) and int(r["step"]) >= start)
+    if len(pts) < 3:
+        raise SystemExit(f"--trend-from {start}: {len(pts)} checkpoint(s) at or after it; a slope needs 3, "
+                         f"give an earlier step or more checkpoints (--every)")
+    x, y = np.array([p[0] for p in pts], float) / 1000, np.array([p[1] for p in pts], float)
+    fit = stats.linregress(x, y)
+    half = stats.t.ppf(0.975, len(x) - 2) * fit.stderr
+    return {"from_step": pts[0][0], "to_step": pts[-1][0], "checkpoints": len(pts),
+            "fid_slope_per_1000_steps": fit.slope, "slope_low": fit.slope - half, "slope_high": fit.slope + half,
+            "slope_interval": "95% t interval of the least-squares slope (n - 2 df)",
+            "fid_mean": float(y.mean()), "fid_min": float(y.min()), "fid_max": float(y.max())}
+
+
+def write_trend(rows: list[dict], start: int, work: Path, run_tag: str, boot: dict, path: Path) -> dict:
+    """``fid_trend`` plus the last checkpoint's paired FID and recall gain over the checkpoint at ``start`` (the
+    claims' paired bootstrap: same prompts and noise), as JSON at ``path``."""
+    trend = fid_trend(rows, start)
+    first, last = f"{run_tag}-step{trend['from_step']}", f"{run_tag}-step{trend['to_step']}"
+    trend["last_over_first"] = {"paired_interval": "the claims' paired bootstrap (evaluation.bootstrap)",
+                                **toy.paired_gains(work, last, first, PAIRED, boot)}
+    write_json(path, trend)
+    return trend
 
 
 def references(work: Path) -> list[dict]:
@@ -171,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(OUT), help="folder of convergence.csv and fig_convergence.*")
     ap.add_argument("--init-unet", type=Path, default=None, metavar="FOLDER",
                     help="start Turbo-init VSD from this one-step UNet (FOLDER/unet/) instead of the hub's turbo")
+    ap.add_argument("--trend-from", type=int, default=None, metavar="STEP",
+                    help="also write <out>/trend_<run>.json: FID's slope over the checkpoints from STEP on (95%% t "
+                         "interval) and the last checkpoint's paired gain over the one at STEP")
     ap.add_argument("--diagnostics", action="store_true",
                     help="also write each run's drift diagnostics to <out>/diagnostics_<run>.csv")
     a = ap.parse_args(argv)
@@ -180,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         if not (a.init_unet / "unet" / "config.json").is_file():
             ap.error(f"--init-unet {a.init_unet}: no unet/config.json there; give a folder holding a diffusers UNet "
                      "in unet/ (a bench/turbo_signature.py candidate folder)")
+    if a.trend_from is not None and (a.trend_from % a.every or not 0 < a.trend_from < a.steps):
+        ap.error(f"--trend-from {a.trend_from}: give a checkpoint step (a multiple of --every {a.every}) below "
+                 f"--steps {a.steps}")
     overrides = {}
     for item in a.set:
         key, sep, value = item.partition("=")
@@ -191,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for init in a.inits:
         rows += probe(init, a.steps, a.every, work, a.score_only, overrides, a.init_unet,
-                      Path(a.out) if a.diagnostics else None)
+                      Path(a.out) if a.diagnostics else None, a.trend_from, Path(a.out))
     rows += references(work)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)

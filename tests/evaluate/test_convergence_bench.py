@@ -44,3 +44,24 @@ def test_diagnostics_keep_only_the_steps_that_logged_them(tmp_path):
 def test_diagnostics_of_a_run_never_trained_are_refused(tmp_path):
     with pytest.raises(SystemExit, match="does not exist"):
         convergence.write_diagnostics(tmp_path / "runs" / "x" / "log.csv", tmp_path / "d.csv")
+
+
+def test_fid_trend_recovers_a_known_slope_and_a_flat_line():
+    rows = [{"step": "", "fid": "15.0"}, {"step": 0, "fid": "113"}]  # a reference row and the init are ignored
+    line = rows + [{"step": s, "fid": str(50 - 2.0 * s / 1000 + (0.5 if s % 2000 else -0.5))}
+                   for s in range(1000, 9000, 1000)]
+    t = convergence.fid_trend(line, 2000)
+    assert t["checkpoints"] == 7 and t["from_step"] == 2000 and t["to_step"] == 8000
+    assert t["slope_low"] < -2.0 < t["slope_high"] and t["slope_high"] < 0
+    flat = rows + [{"step": s, "fid": str(35 + (2 if s % 2000 else -2))} for s in range(1000, 9000, 1000)]
+    t = convergence.fid_trend(flat, 1000)
+    assert t["slope_low"] < 0 < t["slope_high"]
+    with pytest.raises(SystemExit, match="--trend-from 7000: 2 checkpoint"):
+        convergence.fid_trend(line, 7000)
+
+
+def test_trend_from_must_be_a_checkpoint_step_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        convergence.main(["--inits", "teacher", "--steps", "400", "--every", "50", "--trend-from", "75",
+                          "--work", str(tmp_path / "w")])
+    assert "--trend-from 75" in capsys.readouterr().err and not (tmp_path / "w").exists()
