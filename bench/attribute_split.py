@@ -75,7 +75,8 @@ def write_md(result: dict, path: Path) -> None:
              "Parts are chosen by the student's own attribute outcome (a decomposition, not a causal test); FIDs of "
              "parts of different sizes are not comparable with each other. Made by `python bench/attribute_split.py`"
              " (bench/attribute_split.py docstring).", "",
-             "| student | part | prompts | FID student | FID teacher | ratio [interval] |", "|---|---|---:|---:|---:|---|"]
+             "| student | part | prompts | FID student | FID teacher | ratio [interval] |",
+             "|---|---|---:|---:|---:|---|"]
     for name, rows in result["systems"].items():
         for r in rows:
             if "ratio" not in r:

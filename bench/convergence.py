@@ -120,7 +120,8 @@ def fid_trend(rows: list[dict], start: int) -> dict:
     import numpy as np
     from scipy import stats
 
-    pts = sorted((int(r["step"]), float(r["fid"])) for r in rows if r["step"] not in ("", 0) and int(r["step"]) >= start)
+    pts = sorted((int(r["step"]), float(r["fid"])) for r in rows
+                 if r["step"] not in ("", 0) and int(r["step"]) >= start)
     if len(pts) < 3:
         raise SystemExit(f"--trend-from {start}: {len(pts)} checkpoint(s) at or after it; a slope needs 3, "
                          f"give an earlier step or more checkpoints (--every)")
