@@ -184,6 +184,13 @@ def write_figure(rows: list[dict], prefix: Path, variant: str = "") -> None:
                 ax.axhline(1.5 * teacher[0], color="tab:red", linestyle="-.", linewidth=1, label="1.5 × teacher FID")
         ax.set_title(m.replace("_", " "), fontsize=10)
         ax.set_xlabel("student step")
+        steps = [int(r["step"]) for r in rows if r["step"] not in ("", 0, "0")]
+        if steps and max(steps) >= 20 * min(steps):  # runs of very different lengths: each readable
+            ax.set_xscale("symlog", linthresh=min(steps), linscale=0.5)
+            ax.set_xlim(0, max(steps) * 1.3)
+            ticks = [0] + [10 ** k for k in range(len(str(min(steps))), len(str(max(steps))))]
+            ax.set_xticks(ticks, [f"{t:,}" for t in ticks])
+            ax.set_xlabel(f"student step (linear to {min(steps)}, then log)")
         ax.grid(alpha=0.3)
     handles = {}
     for ax in axes[0]:
