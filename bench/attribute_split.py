@@ -35,9 +35,6 @@ from sb2bench._infra.atomic import atomic_file, write_json
 from sb2bench.evaluate.metrics import bootstrap as bs
 from sb2bench.report.claims import PerImage, check_pairable
 
-PARTS = ("all", "both right", "student wrong")
-
-
 def part_masks(student: PerImage, teacher: PerImage) -> dict[str, np.ndarray]:
     s_ok = student.arrays["value_attribute_accuracy"] == 1
     t_ok = teacher.arrays["value_attribute_accuracy"] == 1
@@ -48,6 +45,8 @@ def split(student: PerImage, teacher: PerImage, boot: dict) -> list[dict]:
     """One row per part: sizes, both FIDs against the part's own reference, their ratio with a paired interval."""
     check_pairable("attribute split", {"student": student, "teacher": teacher})
     ref = teacher.arrays["ref_features"]
+    n_boot, level = int(boot["n_boot"]), boot.get("level", 0.95)
+    method = boot.get("method", bs.DEFAULT_METHOD)
     rows = []
     for part, mask in part_masks(student, teacher).items():
         n = int(mask.sum())
@@ -57,8 +56,6 @@ def split(student: PerImage, teacher: PerImage, boot: dict) -> list[dict]:
         mu, sigma = ref[mask].mean(0), np.cov(ref[mask], rowvar=False)
         fs = bs.fid_stat(student.arrays["gen_features"][mask], mu, sigma)
         ft = bs.fid_stat(teacher.arrays["gen_features"][mask], mu, sigma)
-        n_boot, level = int(boot["n_boot"]), boot.get("level", 0.95)
-        method = boot.get("method", bs.DEFAULT_METHOD)
         ratio = bs.interval(lambda c: np.asarray(fs(c)) / np.asarray(ft(c)), n, n_boot, level,
                             boot.get("seed", 0), method)
         ones = np.ones((1, n))

@@ -54,10 +54,10 @@ def verify(cfg: TrainConfig, source: Path) -> list[tuple[int, Path]]:
     return found
 
 
-def adopt(cfg: TrainConfig, source: Path, out: Path) -> int:
-    """Copy the finished run ``source``'s checkpoints and log into ``out``; the step the run resumes from."""
+def adopt(cfg: TrainConfig, source: Path, found: list[tuple[int, Path]], out: Path) -> int:
+    """Copy the checkpoints ``found`` by :func:`verify` in ``source`` and its log into ``out``; the step the run
+    resumes from."""
     source = Path(source)
-    found = verify(cfg, source)
     new_hash = cfg.semantic_hash()
     for step, path in found:
         with atomic_dir(out / "checkpoints" / path.name) as tmp:

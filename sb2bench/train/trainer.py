@@ -274,10 +274,10 @@ def run(config: dict | TrainConfig, out_dir: str | Path) -> Path:
         fresh = not checkpoint.checkpoints(ckpt_root)
         distributed.barrier()  # every rank has looked before rank 0 copies
         if fresh:
-            extend.verify(cfg, Path(cfg.extend_from))  # on every rank, so a refusal stops them all
+            found = extend.verify(cfg, Path(cfg.extend_from))  # on every rank, so a refusal stops them all
             if main:
                 print(f"[train] extending {cfg.extend_from} from step "
-                      f"{extend.adopt(cfg, Path(cfg.extend_from), out)}", flush=True)
+                      f"{extend.adopt(cfg, Path(cfg.extend_from), found, out)}", flush=True)
         distributed.barrier()
     cache = Path(cfg.text_embedding_cache or out / "cache")
     prompts, cond_all, null, cache_file, p = _prompts_and_parts(cfg, acc, cache)
