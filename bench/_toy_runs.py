@@ -134,24 +134,34 @@ def student_spec(name: str, student: Path, cfg: dict, pipeline: str = "toy:sd-to
 def checkpoint_unet(cfg: dict, ckpt: Path, folder: Path) -> Path:
     """The student of a training checkpoint as a plain diffusers UNet folder: the init's weights with the
     checkpoint's trained tensors (a full student's weights, or a LoRA student's adapter, fused; their EMA when the
-    run keeps one)."""
+    run keeps one). Cached in ``folder`` under a key of the checkpoint's tensors, the init's content and the run's
+    config (``<folder>.source_key`` beside it, so the folder stays a pure save_pretrained one): a checkpoint
+    rewritten by another run under the same path is exported again, never served stale."""
+    from sb2bench._infra.atomic import atomic_dir
+    from sb2bench._infra.hashing import sha256_file
     from sb2bench.train import checkpoint, lora
     from sb2bench.train.config import TrainConfig
 
-    if (folder / "config.json").exists():
-        return folder
     c = TrainConfig.from_dict(cfg)
+    which = "ema" if c.ema_decay else "student"  # as student_spec picks unet_ema / ema for an EMA run
+    key = sha256_json({"tensors": sha256_file(ckpt / f"{which}.safetensors"), "init": zoo.describe(c.student_init),
+                       "init_subfolder": c.student_init_subfolder, "config": c.semantic_hash()})[:16]
+    marker = folder.parent / f"{folder.name}.source_key"
+    if (folder / "config.json").exists() and marker.exists() and marker.read_text().strip() == key:
+        return folder
     unet = zoo.load_unet(c.student_init, c.student_init_subfolder or None)
     tensors, _, _ = checkpoint.read(ckpt)
     if c.scheme == "full":
         unet.requires_grad_(True)
     else:
         lora.add_lora(unet, lora.STUDENT_ADAPTER, c.student_lora_rank, c.student_lora_alpha, c.student_lora_targets)
-    which = "ema" if c.ema_decay else "student"  # as student_spec picks unet_ema / ema for an EMA run
     lora.load_trainable(unet, tensors[which], f"{which} of {ckpt}")
     if c.scheme != "full":
         unet = lora.fused_copy(unet, lora.STUDENT_ADAPTER)
-    unet.save_pretrained(str(folder))
+    with atomic_dir(folder) as tmp:
+        unet.save_pretrained(str(tmp))
+    with atomic_file(marker) as f:  # written after the folder: a kill in between only costs a re-export
+        f.write(key)
     return folder
 
 

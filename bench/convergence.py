@@ -37,7 +37,7 @@ import torch
 import yaml
 
 from sb2bench._infra.atomic import atomic_file, write_json
-from sb2bench._infra.hashing import sha256_tree
+from sb2bench._infra.hashing import sha256_json, sha256_tree
 from sb2bench.report.figures import save_figure
 from sb2bench.sample.generate import SystemSpec
 from sb2bench.train import run
@@ -66,18 +66,26 @@ def write_diagnostics(log_csv: Path, path: Path) -> int:
     return len(rows)
 
 
+def run_tag_of(name: str, steps: int, overrides: dict) -> str:
+    """The folder name of a probe's run under ``<work>/runs`` and ``<work>/students``: the run and its length, plus
+    a key of the semantic ``--set`` overrides, so recipe variants sharing one ``--work`` (and its evaluation caches)
+    never resume or score each other's checkpoints; non-semantic keys (threads, extend_from, ...) leave it as is."""
+    semantic = {k: v for k, v in overrides.items() if k not in NON_SEMANTIC}
+    return f"{name}-{steps}" + (f"-{sha256_json(semantic)[:8]}" if semantic else "")
+
+
 def probe(init: str, steps: int, every: int, work: Path, score_only: bool, overrides: dict,
           init_unet: Path | None = None, diagnostics_out: Path | None = None,
           trend_from: int | None = None, out: Path | None = None) -> list[dict]:
     name = RUNS[init]
     init_spec = SystemSpec(name=f"{init}-init", pipeline=INIT_PIPELINES[init], kind="onestep")
-    init_tag, run_tag, label = f"{init}-init", f"{name}-{steps}", name
+    init_tag, run_tag, label = f"{init}-init", run_tag_of(name, steps, overrides), name
     if init_unet is not None:  # another one-step UNet as the init: caches keyed by its weights
         key = sha256_tree(init_unet / "unet")[:12]
         overrides = {**overrides, "student_init": str(init_unet), "student_init_subfolder": "unet"}
         init_spec = SystemSpec(name=f"{init}-init-{key}", pipeline=INIT_PIPELINES[init], kind="onestep",
                                unet=str(init_unet), unet_subfolder="unet", steps=1, cfg=1.0, scheduler="ddpm")
-        init_tag, run_tag = f"{init}-init-{key}", f"{name}-{steps}-from-{key}"
+        init_tag, run_tag = f"{init}-init-{key}", f"{run_tag}-from-{key}"
         label = f"{name} from {init_unet.name}"
     cfg = toy.resolved_run(name, work, **{"max_steps": steps, "checkpoint_every": every,
                                           "checkpoint_total_limit": None, "seed": 0, **overrides})
@@ -212,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--score-only", action="store_true", help="score the checkpoints that exist, train nothing")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="run-key overrides (YAML values) for a recipe variant or a training seed (seed=2; default "
-                         "0); use a --work and --out of its own")
+                         "0); its runs get a folder of their own under --work (a key of the overrides), so variants "
+                         "share one --work and its evaluation caches; give each variant an --out of its own")
     ap.add_argument("--out", default=str(OUT), help="folder of convergence.csv and fig_convergence.*")
     ap.add_argument("--init-unet", type=Path, default=None, metavar="FOLDER",
                     help="start Turbo-init VSD from this one-step UNet (FOLDER/unet/) instead of the hub's turbo")

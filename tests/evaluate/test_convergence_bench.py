@@ -65,3 +65,38 @@ def test_trend_from_must_be_a_checkpoint_step_before_any_work(tmp_path, capsys):
         convergence.main(["--inits", "teacher", "--steps", "400", "--every", "50", "--trend-from", "75",
                           "--work", str(tmp_path / "w")])
     assert "--trend-from 75" in capsys.readouterr().err and not (tmp_path / "w").exists()
+
+
+def test_recipe_variants_get_runs_of_their_own():
+    """Variants sharing one --work must never resume or score each other's checkpoints; threads do not matter."""
+    base = convergence.run_tag_of("swiftbrush", 1000, {})
+    assert base == "swiftbrush-1000"
+    assert convergence.run_tag_of("swiftbrush", 1000, {"threads": 2, "extend_from": "/w/runs/x"}) == base
+    cfg1 = convergence.run_tag_of("swiftbrush", 1000, {"lora_cfg": 1.0})
+    cfg45 = convergence.run_tag_of("swiftbrush", 1000, {"lora_cfg": 4.5})
+    assert len({base, cfg1, cfg45}) == 3 and cfg1.startswith("swiftbrush-1000-")
+
+
+def test_a_rewritten_checkpoint_is_exported_again(tmp_path):
+    """The exported UNet of a checkpoint is keyed by the checkpoint's content, not its path."""
+    import torch
+    from safetensors.torch import load_file
+
+    from sb2bench.models import zoo
+    from sb2bench.train import checkpoint
+    from sb2bench.train.config import TrainConfig
+
+    toy = convergence.toy
+    cfg = toy.resolved_run("turbo-init", tmp_path / "work", max_steps=2, seed=0)
+    c = TrainConfig.from_dict(cfg)
+    which = "ema" if c.ema_decay else "student"
+    weights = {n: p.detach().clone() for n, p in zoo.load_unet(c.student_init, c.student_init_subfolder or None)
+               .named_parameters()}
+    name = next(n for n in weights if n.endswith("conv_out.bias"))
+    ckpt, folder = tmp_path / "run" / "checkpoint-2", tmp_path / "students" / "step-2"
+    for shift in (0.0, 0.25):
+        checkpoint.write(ckpt, {which: {**weights, name: weights[name] + shift}}, {}, {"step": 2})
+        exported = load_file(str(convergence.toy.checkpoint_unet(cfg, ckpt, folder)
+                                 / "diffusion_pytorch_model.safetensors"))
+        assert torch.allclose(exported[name], weights[name] + shift)
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "diffusion_pytorch_model.safetensors"]
