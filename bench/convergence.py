@@ -182,8 +182,10 @@ def write_figure(rows: list[dict], prefix: Path, variant: str = "") -> None:
     for ax, m in zip(axes[0], metrics):
         for init, colour in (("teacher", "tab:blue"), ("turbo", "tab:orange")):
             pts = sorted((int(r["step"]), float(r[m])) for r in rows if r["init"] == init and r["step"] != "")
-            if pts:
-                ax.plot(*zip(*pts), marker="o", color=colour, label=f"VSD from the {init} init")
+            trained = [r["system"] for r in rows if r["init"] == init and r["step"] not in ("", "0", 0)]
+            start = trained[0].split(" from ", 1)[1] if trained and " from " in trained[0] else f"the {init} init"
+            if pts:  # --init-unet runs are labelled "<run> from <folder>": name that start, not the hub's init
+                ax.plot(*zip(*pts), marker="o", color=colour, label=f"VSD from {start}")
         for r, style in zip(refs, ("--", ":")):
             ax.axhline(float(r[m]), color="grey", linestyle=style, linewidth=1, label=r["system"])
         if m == "fid":

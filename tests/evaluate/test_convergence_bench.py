@@ -100,3 +100,20 @@ def test_a_rewritten_checkpoint_is_exported_again(tmp_path):
                                  / "diffusion_pytorch_model.safetensors"))
         assert torch.allclose(exported[name], weights[name] + shift)
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "diffusion_pytorch_model.safetensors"]
+
+
+def test_the_figure_names_an_init_unet_start(tmp_path, monkeypatch):
+    """A run started from another UNet (--init-unet) is not labelled as VSD from the hub's turbo."""
+    captured = {}
+    monkeypatch.setattr(convergence, "save_figure", lambda fig, prefix, *a, **k: captured.setdefault("fig", fig))
+    row = dict.fromkeys(convergence.COLUMNS, "")
+    metrics = {"fid": "38.0", "precision": "0.83", "recall": "0.73", "attribute_accuracy": "0.77"}
+    rows = [{**row, **metrics, "system": "turbo-init from sb-16000 (init)", "init": "turbo", "step": "0"},
+            {**row, **metrics, "system": "turbo-init from sb-16000", "init": "turbo", "step": "250"},
+            {**row, **metrics, "system": "swiftbrush", "init": "teacher", "step": "250"}]
+    convergence.write_figure(rows, tmp_path / "fig")
+    labels = {t.get_text() for ax in captured["fig"].axes for t in (ax.get_legend().get_texts() if ax.get_legend()
+                                                                   else [])}
+    labels |= {t.get_text() for leg in captured["fig"].legends for t in leg.get_texts()}
+    assert "VSD from sb-16000" in labels and "VSD from the teacher init" in labels
+    assert "VSD from the turbo init" not in labels
