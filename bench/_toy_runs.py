@@ -108,14 +108,22 @@ def score(spec: SystemSpec, work: Path, tag: str) -> dict:
     return res["metrics"]
 
 
+def paired_verdicts(system: tuple[str, Path], than: tuple[str, Path], metrics: tuple[str, ...],
+                    boot: dict) -> dict:
+    """``system`` against ``than`` (each a name and its metrics.json, per_image.npz beside it) on each metric, with
+    the claims' paired bootstrap (``boot``: evaluation.bootstrap); metric -> claims.Verdict, positive = better."""
+    sources = {system[0]: [str(system[1])], than[0]: [str(than[1])]}
+    return {m: check_better({"id": f"{system[0]} vs {than[0]} ({m})", "system": system[0], "than": than[0],
+                             "metric": m}, sources, boot) for m in metrics}
+
+
 def paired_gains(work: Path, tag: str, than_tag: str, metrics: tuple[str, ...], boot: dict) -> dict:
-    """``tag``'s gain over ``than_tag`` (both scored by ``score`` under ``work``) on each metric, positive = better,
-    with the paired bootstrap interval and verdict that the report's claims use (``boot``: evaluation.bootstrap)."""
-    sources = {t: [str(work / "eval" / t / "metrics.json")] for t in (tag, than_tag)}
+    """``tag``'s gain over ``than_tag`` (both scored by ``score`` under ``work``) as flat columns per metric:
+    ``<m>_gain``, ``_gain_low``, ``_gain_high``, ``_verdict``."""
+    verdicts = paired_verdicts((tag, work / "eval" / tag / "metrics.json"),
+                               (than_tag, work / "eval" / than_tag / "metrics.json"), metrics, boot)
     out = {}
-    for m in metrics:
-        v = check_better({"id": f"{tag} vs {than_tag} ({m})", "system": tag, "than": than_tag, "metric": m},
-                         sources, boot)
+    for m, v in verdicts.items():
         out.update({f"{m}_gain": v.difference, f"{m}_gain_low": v.low, f"{m}_gain_high": v.high,
                     f"{m}_verdict": v.verdict})
     return out

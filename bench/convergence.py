@@ -179,13 +179,15 @@ def write_figure(rows: list[dict], prefix: Path, variant: str = "") -> None:
     metrics = ("fid", "precision", "recall", "attribute_accuracy")
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.4), squeeze=False)
     refs = [r for r in rows if r["step"] == ""]
+    starts = {}  # --init-unet runs are labelled "<run> from <folder>": name that start, not the hub's init
+    for init in ("teacher", "turbo"):
+        trained = [r["system"] for r in rows if r["init"] == init and r["step"] not in ("", "0", 0)]
+        starts[init] = trained[0].split(" from ", 1)[1] if trained and " from " in trained[0] else f"the {init} init"
     for ax, m in zip(axes[0], metrics):
         for init, colour in (("teacher", "tab:blue"), ("turbo", "tab:orange")):
             pts = sorted((int(r["step"]), float(r[m])) for r in rows if r["init"] == init and r["step"] != "")
-            trained = [r["system"] for r in rows if r["init"] == init and r["step"] not in ("", "0", 0)]
-            start = trained[0].split(" from ", 1)[1] if trained and " from " in trained[0] else f"the {init} init"
-            if pts:  # --init-unet runs are labelled "<run> from <folder>": name that start, not the hub's init
-                ax.plot(*zip(*pts), marker="o", color=colour, label=f"VSD from {start}")
+            if pts:
+                ax.plot(*zip(*pts), marker="o", color=colour, label=f"VSD from {starts[init]}")
         for r, style in zip(refs, ("--", ":")):
             ax.axhline(float(r[m]), color="grey", linestyle=style, linewidth=1, label=r["system"])
         if m == "fid":
