@@ -25,6 +25,7 @@ Writes ``<out>.json`` and ``<out>.md``.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -70,8 +71,8 @@ def write_md(result: dict, path: Path) -> None:
              f"Teacher: `{result['teacher']}`. Each part's FIDs are against the reference images of that part's "
              "prompts; ratio = student / teacher with a paired bootstrap interval (same prompts resampled for both). "
              "Parts are chosen by the student's own attribute outcome (a decomposition, not a causal test); FIDs of "
-             "parts of different sizes are not comparable with each other. Made by `python bench/attribute_split.py`"
-             " (bench/attribute_split.py docstring).", "",
+             "parts of different sizes are not comparable with each other. Made by "
+             f"`{result['command']}` (bench/attribute_split.py docstring).", "",
              "| student | part | prompts | FID student | FID teacher | ratio [interval] |",
              "|---|---|---:|---:|---:|---|"]
     for name, rows in result["systems"].items():
@@ -110,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         if "ref_features" not in loaded[name].arrays or "value_attribute_accuracy" not in loaded[name].arrays:
             ap.error(f"{name}: {path} has no per-image reference features or attribute accuracy (toy world only)")
     boot = toy.default_config()["evaluation"]["bootstrap"]
-    result = {"teacher": str(a.teacher), "bootstrap": boot,
+    args = argv if argv is not None else sys.argv[1:]
+    result = {"command": shlex.join(["python", "bench/attribute_split.py", *args]), "teacher": str(a.teacher),
+              "bootstrap": boot,
               "systems": {name: split(loaded[name], loaded["teacher"], boot) for name in systems}}
     write_json(a.out.with_suffix(".json"), result)
     write_md(result, a.out.with_suffix(".md"))

@@ -1,4 +1,5 @@
 """bench/attribute_split.py: FID split by the student's attribute outcome, each part against its own reference."""
+import json
 import sys
 from pathlib import Path
 
@@ -49,3 +50,15 @@ def test_unpaired_sets_and_missing_arrays_are_refused(tmp_path, capsys):
         attribute_split.main(["--teacher", str(teacher), "--system", f"x={tmp_path / 'none' / 'metrics.json'}",
                               "--out", str(tmp_path / "out")])
     assert "x:" in capsys.readouterr().err and not (tmp_path / "out.json").exists()
+
+
+def test_the_report_names_the_command_that_made_it(tmp_path):
+    right = np.ones(N, bool)
+    teacher = scored(tmp_path / "t", REF, right)
+    student = scored(tmp_path / "s", REF + 0.1, right)
+    argv = ["--teacher", str(teacher), "--system", f"student, step 5={student}", "--out", str(tmp_path / "out")]
+    attribute_split.main(argv)
+    command = f"python bench/attribute_split.py --teacher {teacher} --system 'student, step 5={student}' " \
+              f"--out {tmp_path / 'out'}"
+    assert json.loads((tmp_path / "out.json").read_text())["command"] == command
+    assert f"Made by `{command}`" in (tmp_path / "out.md").read_text()
